@@ -1,0 +1,1 @@
+"""The network in software: IR, ONNX/QONNX import, the bit-exact reference."""

@@ -1,0 +1,276 @@
+"""The integer IR: what a low-bit network computes, stated once.
+
+A :class:`Network` is an input quantizer followed by a chain of :class:`MatVec` layers. Every
+tensor between them is an integer tensor with a declared :class:`ValueSet` (the integer levels it
+can take and the real ``scale`` that maps a level back to the ONNX float domain). Each layer
+ends either in :class:`Thresholds` (integer comparisons on the accumulator that produce the next
+integer tensor) or, for the last layer, in an :class:`OutputTail` that maps every reachable
+accumulator value to the float32 the ONNX model outputs.
+
+Everything here is derived by :mod:`lowbit.sw.onnx_import`; nothing downstream reads ONNX again.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "WeightKind",
+    "ValueSet",
+    "InputQuant",
+    "Thresholds",
+    "OutputTail",
+    "MatVec",
+    "Network",
+    "BIPOLAR",
+    "TERNARY_SIGN",
+]
+
+
+class WeightKind(enum.Enum):
+    """The datapath a layer's weights call for, decided from the weight values."""
+
+    BINARY = "binary"  # {-s, +s}
+    TERNARY = "ternary"  # {0, ±s}, or {-sn, 0, +sp} (asymmetric, TTQ)
+    POW2 = "pow2"  # {0, ±s·2^e}
+    INT = "int"  # integers on a uniform grid
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """The integer levels a tensor can hold; its real value is ``level * scale``.
+
+    Attributes
+    ----------
+    levels : tuple of int
+        Sorted, distinct. Bipolar tensors are ``(-1, 1)`` and are stored as one bit (1 ↔ +1).
+    scale : float
+        Real value of one integer step.
+    """
+
+    levels: tuple[int, ...]
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if list(self.levels) != sorted(set(self.levels)) or not self.levels:
+            raise ValueError(f"levels must be sorted and distinct, not {self.levels!r}")
+
+    @property
+    def bipolar(self) -> bool:
+        return self.levels == (-1, 1)
+
+    @property
+    def bits(self) -> int:
+        """Bits needed to carry one element (an index into ``levels``)."""
+        return max(1, math.ceil(math.log2(len(self.levels))))
+
+    @property
+    def max_abs(self) -> int:
+        return max(abs(v) for v in self.levels)
+
+    def describe(self) -> str:
+        if self.bipolar:
+            return "bipolar"
+        if self.levels == (-1, 0, 1):
+            return "ternary"
+        lo, hi = self.levels[0], self.levels[-1]
+        return f"int[{lo}..{hi}]"
+
+
+BIPOLAR = ValueSet((-1, 1))
+TERNARY_SIGN = ValueSet((-1, 0, 1))
+
+
+@dataclass(frozen=True, eq=False)
+class InputQuant:
+    """The float → integer step at the network input, run on the host.
+
+    The float operations between the graph input and its first quantizer are kept as a small
+    ONNX model (``prefix``, batch dimension free) and evaluated with onnxruntime, so the host
+    computes exactly what the model computes; the quantizer itself is applied by lowbit.
+
+    Attributes
+    ----------
+    name : str
+        The ONNX quantizer node.
+    input_name : str
+        The ONNX graph input.
+    input_shape : tuple of int
+        ONNX input shape without its batch dimension.
+    prefix : bytes
+        Serialized ONNX model: graph input ``(N, *input_shape)`` → quantizer input.
+    quantizer : str
+        ``"bipolar"`` (``x >= 0`` → +1, else −1) or ``"sign"`` (ONNX ``Sign``: 0 stays 0).
+    out : ValueSet
+    out_shape : tuple of int
+        Per-sample shape of the quantized tensor (C order is the streaming order).
+    tensor : str
+        ONNX name of the quantized tensor.
+    """
+
+    name: str
+    input_name: str
+    input_shape: tuple[int, ...]
+    prefix: bytes
+    quantizer: str
+    out: ValueSet
+    out_shape: tuple[int, ...]
+    tensor: str
+
+
+@dataclass(frozen=True, eq=False)
+class Thresholds:
+    """Integer thresholds on an accumulator, with a direction per channel.
+
+    For channel ``c`` the output level index is ``#{j : direction[c] * acc >= thresholds[c, j]}``
+    and the output value is ``out.levels[index]``. Thresholds are non-decreasing along ``j``.
+
+    Attributes
+    ----------
+    name : str
+        The ONNX quantizer node the thresholds replace (with everything between it and the
+        accumulator: BatchNorm, scalar Mul/Add, ...).
+    tensor : str
+        ONNX name of the quantized output tensor.
+    thresholds : ndarray of int64, shape (channels, levels - 1)
+    direction : ndarray of int8, shape (channels,)
+        +1 where the output grows with the accumulator, −1 where it falls (negative BN gamma).
+    out : ValueSet
+    """
+
+    name: str
+    tensor: str
+    thresholds: np.ndarray
+    direction: np.ndarray
+    out: ValueSet
+
+    @property
+    def levels(self) -> int:
+        return self.thresholds.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class OutputTail:
+    """The float tail after the last accumulator, exactly as the ONNX model computes it.
+
+    ``table[c, (acc - acc_min) // acc_step]`` is the float32 the model outputs for channel ``c``
+    when the accumulator is ``acc``; it was computed by running the model's own float32 nodes
+    (with onnxruntime, graph optimizations off) on every reachable accumulator value. ``scale`` and
+    ``bias`` describe the same map as an affine ``acc * scale + bias`` (float64) for reports and
+    hardware; ``affine_max_error`` says how far that affine is from the table.
+    """
+
+    tensor: str
+    acc_min: int
+    acc_step: int
+    table: np.ndarray
+    scale: np.ndarray
+    bias: np.ndarray
+    affine_max_error: float
+
+
+@dataclass(frozen=True, eq=False)
+class MatVec:
+    """A dense layer: integer weights times an integer input vector, then thresholds or a tail.
+
+    Attributes
+    ----------
+    name : str
+        The ONNX MatMul or Gemm node.
+    weight_kind : WeightKind
+    weights : ndarray of int8, shape (out_features, in_features)
+        Integer weights (±1 for binary).
+    weight_scale : ndarray of float64, shape (out_features,)
+        Real value of one integer weight step, per output channel.
+    in_values : ValueSet
+        The value set of the input vector.
+    in_layout : tuple of int
+        Per-sample ONNX shape of the input before it was flattened (C order).
+    activation : Thresholds or None
+    tail : OutputTail or None
+        Exactly one of ``activation`` and ``tail`` is set.
+    exact_float : bool
+        True when the ONNX model's float accumulator equals ``acc * in_scale * weight_scale``
+        exactly for every reachable value (power-of-two scales); thresholds are exact then.
+    """
+
+    name: str
+    weight_kind: WeightKind
+    weights: np.ndarray
+    weight_scale: np.ndarray
+    in_values: ValueSet
+    in_layout: tuple[int, ...]
+    activation: Thresholds | None = None
+    tail: OutputTail | None = None
+    exact_float: bool = True
+
+    @property
+    def out_features(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def in_features(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def weight_bits(self) -> int:
+        if self.weight_kind is WeightKind.BINARY:
+            return 1
+        if self.weight_kind is WeightKind.TERNARY:
+            return 2
+        span = int(np.abs(self.weights).max(initial=0))
+        return max(1, math.ceil(math.log2(2 * span + 1)))
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        """Worst-case bounds of the integer accumulator, per the weights actually present."""
+        lo_in, hi_in = self.in_values.levels[0], self.in_values.levels[-1]
+        w = self.weights.astype(np.int64)
+        pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+        hi = pos * hi_in + neg * lo_in
+        lo = pos * lo_in + neg * hi_in
+        return int(lo.sum(axis=1).min()), int(hi.sum(axis=1).max())
+
+    @property
+    def acc_step(self) -> int:
+        """Reachable accumulators form a progression with this step (2 for bipolar × binary)."""
+        if self.in_values.bipolar and self.weight_kind is WeightKind.BINARY:
+            return 2
+        return 1
+
+    @property
+    def acc_bits(self) -> int:
+        """Two's-complement width that holds every reachable accumulator."""
+        lo, hi = self.acc_range
+        bits = 1
+        while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+            bits += 1
+        return bits
+
+    @property
+    def out_values(self) -> ValueSet | None:
+        return self.activation.out if self.activation is not None else None
+
+    @property
+    def weight_memory_bits(self) -> int:
+        return self.weights.size * self.weight_bits
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A whole network: input quantizer, layers, and the output it returns."""
+
+    source: str
+    input: InputQuant
+    layers: tuple[MatVec, ...]
+    output_name: str
+    output_shape: tuple[int, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.input.input_shape

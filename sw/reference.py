@@ -1,0 +1,158 @@
+"""The bit-exact software reference: executes the IR on integers, batched.
+
+Binary layers on bipolar inputs run bit-packed: both operands are packed 64 lanes to a
+``uint64`` word (bit 1 ↔ +1, padding bits 0 on both sides) and the accumulator is
+``K - 2 * popcount(a XOR w)``, summed over words with ``np.bitwise_count``. Other input value sets
+(the ternary output of ONNX ``Sign``) use an exact integer matrix product.
+
+:func:`run` returns what the ONNX model returns (float32): the last accumulator is mapped through
+the layer's :class:`~lowbit.sw.ir.OutputTail` table, which holds the model's own float32 results.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from lowbit.errors import InputShapeError
+
+from .ir import InputQuant, MatVec, Network, WeightKind
+from .onnx_import import run_float_model
+
+__all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input"]
+
+CHUNK = 2048
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack a ``(N, K)`` boolean array into ``(N, ceil(K/64))`` little-endian uint64 words."""
+    bits = np.ascontiguousarray(bits, dtype=bool)
+    n, k = bits.shape
+    words = -(-k // 64)
+    packed = np.zeros((n, words * 8), dtype=np.uint8)
+    packed[:, : -(-k // 8)] = np.packbits(bits, axis=1, bitorder="little")
+    return packed.view("<u8")
+
+
+def binary_dot(a_words: np.ndarray, w_words: np.ndarray, k: int) -> np.ndarray:
+    """Bipolar dot products from packed words: ``(N, W) × (C, W) → (N, C)`` int32.
+
+    Padding bits must be 0 in both operands (they then never mismatch).
+    """
+    n, c = a_words.shape[0], w_words.shape[0]
+    mismatches = np.zeros((n, c), dtype=np.int32)
+    scratch = np.empty((n, c), dtype=np.uint64)
+    counts = np.empty((n, c), dtype=np.uint8)
+    for j in range(a_words.shape[1]):
+        np.bitwise_xor(a_words[:, j, None], w_words[None, :, j], out=scratch)
+        np.bitwise_count(scratch, out=counts)
+        mismatches += counts
+    return k - 2 * mismatches
+
+
+def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
+    """The host-side input stage: float input ``(N, *shape)`` → level indices ``(N, K)`` uint8."""
+    pre = run_float_model(stage.prefix, x, what=stage.tensor).reshape(len(x), -1)
+    if stage.quantizer == "sign":
+        return (np.sign(pre) + 1).astype(np.uint8)
+    return (pre >= 0).astype(np.uint8)
+
+
+class _Compiled:
+    """Per-layer operands prepared once: packed weights, int weights, threshold arrays."""
+
+    def __init__(self, layer: MatVec):
+        self.layer = layer
+        self.k = layer.in_features
+        self.packed = layer.in_values.bipolar and layer.weight_kind is WeightKind.BINARY
+        if self.packed:
+            self.w_words = pack_bits(layer.weights > 0)
+        else:
+            self.w_float = layer.weights.T.astype(np.float64)
+            self.levels = np.array(layer.in_values.levels, dtype=np.float64)
+        act = layer.activation
+        if act is not None:
+            self.signed_t = act.thresholds.T[:, None, :]  # (L-1, 1, C)
+            self.direction = act.direction.astype(np.int32)
+
+    def accumulate(self, x) -> np.ndarray:
+        if self.packed:
+            return binary_dot(x, self.w_words, self.k)
+        # exact: |acc| < 2**53
+        return (self.levels[x] @ self.w_float).astype(np.int64)
+
+    def activate(self, acc: np.ndarray) -> np.ndarray:
+        """Level indices ``(N, C)`` uint8 from accumulators."""
+        key = acc * self.direction
+        return (key[None, :, :] >= self.signed_t).sum(axis=0, dtype=np.uint8)
+
+
+def _next_operand(stage: _Compiled | None, index: np.ndarray):
+    """Convert level indices to what the next layer consumes (packed bits for bipolar)."""
+    if stage is not None and stage.packed:
+        return pack_bits(index.astype(bool))
+    return index
+
+
+def _run_chunk(net: Network, stages: list[_Compiled], x: np.ndarray, keep: dict | None):
+    index = quantize_input(net.input, x)
+    if keep is not None:
+        keep[net.input.tensor] = _levels(net.input.out.levels, index)
+    for stage in stages:
+        acc = stage.accumulate(_next_operand(stage, index))
+        layer = stage.layer
+        if keep is not None:
+            keep[f"{layer.name}:acc"] = acc
+        if layer.activation is not None:
+            index = stage.activate(acc)
+            if keep is not None:
+                keep[layer.activation.tensor] = _levels(layer.activation.out.levels, index)
+        else:
+            tail = layer.tail
+            col = (acc - tail.acc_min) // tail.acc_step
+            return tail.table[np.arange(tail.table.shape[0])[None, :], col]
+    raise AssertionError("network without an output tail")
+
+
+def _levels(levels: tuple[int, ...], index: np.ndarray) -> np.ndarray:
+    return np.asarray(levels, dtype=np.int8)[index]
+
+
+def check_input(net: Network, x) -> np.ndarray:
+    x = np.asarray(x)
+    want = net.input_shape
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+        raise InputShapeError(
+            f"input {net.input.input_name!r}: expected shape (N, {', '.join(map(str, want))}), "
+            f"got {tuple(x.shape)}"
+        )
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise InputShapeError(
+            f"input {net.input.input_name!r}: expected real numbers, got dtype {x.dtype}"
+        )
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def run(net: Network, x, *, intermediates: bool = False, threads: int | None = None):
+    """Run the network on a batch ``x`` of shape ``(N, *input_shape)``.
+
+    Returns the float32 output ``(N, *output_shape)``; with ``intermediates=True`` also a dict of
+    every integer tensor by ONNX name (levels, int8) and every accumulator (``"<node>:acc"``).
+    """
+    x = check_input(net, x)
+    stages = [_Compiled(layer) for layer in net.layers]
+    chunks = [x[i : i + CHUNK] for i in range(0, len(x), CHUNK)] or [x]
+    keeps = [{} if intermediates else None for _ in chunks]
+    workers = threads or min(len(chunks), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            outs = list(pool.map(lambda a: _run_chunk(net, stages, *a), zip(chunks, keeps)))
+    else:
+        outs = [_run_chunk(net, stages, c, k) for c, k in zip(chunks, keeps)]
+    y = np.concatenate(outs).reshape(len(x), *net.output_shape).astype(np.float32, copy=False)
+    if not intermediates:
+        return y
+    merged = {name: np.concatenate([k[name] for k in keeps]) for name in keeps[0]}
+    return y, merged
