@@ -664,6 +664,8 @@ class _Importer:
                         seen.add(i)
                         inits.append(numpy_helper.from_array(np.asarray(self.const[i]), i))
         if not body or output == input_name:
+            if output == input_name:
+                input_name = f"{input_name}::in"
             body = [helper.make_node("Identity", [input_name], [output])]
         graph = helper.make_graph(
             body, "lowbit_float_segment",

@@ -23,12 +23,13 @@ from .onnx_import import run_float_model
 
 __all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input"]
 
-CHUNK = 2048
+CHUNK = 1024
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
     """Pack a ``(N, K)`` boolean array into ``(N, ceil(K/64))`` little-endian uint64 words."""
-    bits = np.ascontiguousarray(bits, dtype=bool)
+    bits = np.ascontiguousarray(bits).view(bool) if bits.dtype == np.uint8 else \
+        np.ascontiguousarray(bits, dtype=bool)
     n, k = bits.shape
     words = -(-k // 64)
     packed = np.zeros((n, words * 8), dtype=np.uint8)
@@ -57,7 +58,7 @@ def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
     pre = run_float_model(stage.prefix, x, what=stage.tensor).reshape(len(x), -1)
     if stage.quantizer == "sign":
         return (np.sign(pre) + 1).astype(np.uint8)
-    return (pre >= 0).astype(np.uint8)
+    return (pre >= 0).view(np.uint8)
 
 
 class _Compiled:
@@ -92,7 +93,7 @@ class _Compiled:
 def _next_operand(stage: _Compiled | None, index: np.ndarray):
     """Convert level indices to what the next layer consumes (packed bits for bipolar)."""
     if stage is not None and stage.packed:
-        return pack_bits(index.astype(bool))
+        return pack_bits(index.view(bool))
     return index
 
 

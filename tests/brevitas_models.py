@@ -1,0 +1,126 @@
+"""Real exports: Brevitas binary MLPs (both export paths) and a plain-torch sign-STE network."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def _randomize_batchnorm(bn, rng: np.random.Generator, fan_in: int, negative: float = 0.3):
+    import torch
+
+    c = bn.num_features
+    sign = np.where(rng.random(c) < negative, -1.0, 1.0)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(rng.uniform(0.3, 2.0, c) * sign, dtype=torch.float32))
+        bn.bias.copy_(torch.tensor(rng.normal(0, 0.5, c), dtype=torch.float32))
+        bn.running_mean.copy_(torch.tensor(rng.normal(0, np.sqrt(fan_in) / 2, c),
+                                           dtype=torch.float32))
+        bn.running_var.copy_(torch.tensor(rng.uniform(0.5, 2.0, c) * fan_in, dtype=torch.float32))
+
+
+def brevitas_binary_mlp(sizes, seed: int = 0, input_shape=None, weight_scale: float = 1.0):
+    """A Brevitas 1W1A MLP like TFC: 2x-1 input, BipolarQuant everywhere, BN between layers.
+
+    ``weight_scale`` is the constant binary weight scale; bnn_pynq (TFC) uses 1.0, Brevitas's own
+    default for ``SignedBinaryWeightPerTensorConst`` is 0.1.
+    """
+    import brevitas.nn as qnn
+    import torch
+    import torch.nn as nn
+    from brevitas.quant import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
+
+    class WeightQuant(SignedBinaryWeightPerTensorConst):
+        scaling_const = weight_scale
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+            layers = []
+            for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                layers.append(qnn.QuantLinear(a, b, bias=False,
+                                              weight_quant=WeightQuant))
+                if k < len(sizes) - 2:
+                    bn = nn.BatchNorm1d(b)
+                    _randomize_batchnorm(bn, rng, a)
+                    layers += [bn, qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)]
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x):
+            x = x.reshape(x.shape[0], -1)
+            return self.body(self.inp(2.0 * x - 1.0))
+
+    return Mlp().eval(), tuple(input_shape or (sizes[0],))
+
+
+def export_brevitas(module, input_shape, path: Path, dynamo: bool) -> Path:
+    import torch
+    from brevitas.export import export_qonnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(module, torch.rand(1, *input_shape), str(path), dynamo=dynamo)
+    return path
+
+
+def sign_ste_mlp(sizes, seed: int = 0, zero_bias_bn: bool = False):
+    """Plain torch: Sign with a straight-through gradient on weights and activations."""
+    import torch
+    import torch.nn as nn
+
+    class SignSTE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.sign(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (x.abs() <= 1)
+
+    class BinLinear(nn.Linear):
+        def forward(self, x):
+            return nn.functional.linear(x, SignSTE.apply(self.weight))
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = []
+            for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                layers.append(BinLinear(a, b, bias=False))
+                if k < len(sizes) - 2:
+                    bn = nn.BatchNorm1d(b)
+                    if not zero_bias_bn:
+                        _randomize_batchnorm(bn, rng, a)
+                    layers.append(bn)
+            self.layers = nn.ModuleList(layers)
+
+        def forward(self, x):
+            x = SignSTE.apply(x)
+            for layer in self.layers:
+                x = layer(x)
+                if isinstance(layer, nn.BatchNorm1d):
+                    x = SignSTE.apply(x)
+            return x
+
+    return Net().eval()
+
+
+def export_plain(module, n_in: int, path: Path) -> Path:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(1, n_in),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"], opset_version=13)
+    return path

@@ -1,0 +1,36 @@
+"""Xilinx's trained TFC networks from ../shared (old onnx.brevitas dialect, opset 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import assert_equal_to_oracle, qonnx_run
+
+from lowbit.errors import NotSupportedYet
+from lowbit.sw import reference
+from lowbit.sw.onnx_import import import_model
+
+
+def test_tfc_1w1a_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mnist_test):
+    path = tfc_model("TFC_1W1A")
+    images, labels = mnist_test
+    x = images[:1000]
+    net = import_model(path)
+    y, inter = reference.run(net, x, intermediates=True)
+    hidden = [layer.activation.tensor for layer in net.layers[:-1]]
+    y_q, tensors_q = qonnx_run(path, x, hidden)
+    assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+def test_tfc_1w1a_accuracy_on_all_10000_images(tfc_model, mnist_test):
+    """qonnx's executor gives 92.96 % on this set; the reference must give the same top-1."""
+    net = import_model(tfc_model("TFC_1W1A"))
+    images, labels = mnist_test
+    correct = int((reference.run(net, images).argmax(1) == labels).sum())
+    assert correct == 9296
+
+
+@pytest.mark.parametrize("name", ["TFC_1W2A", "TFC_2W2A"])
+def test_multibit_tfc_is_recognized_and_rejected_for_now(tfc_model, name):
+    with pytest.raises(NotSupportedYet, match=r"node 'Quant_\d+': Quant activation .*bit_width=2"):
+        import_model(tfc_model(name))
