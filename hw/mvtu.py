@@ -1,0 +1,209 @@
+"""Matrix-vector-threshold unit for binary weights on bipolar activations (XNOR-popcount).
+
+One frame is a vector of ``in_features`` bits (1 ↔ +1). It arrives as ``in_features / in_width``
+beats on ``i`` and is collected into one of two input banks, so the next frame can arrive while
+this one is computed; the bank is the stream width converter between layers. The unit then works
+through ``neuron_fold × synapse_fold`` steps: each step takes ``simd`` bits of the input vector and
+``pe × simd`` weight bits, counts the matches (XNOR + popcount) for ``pe`` output channels and adds
+them to per-channel accumulators. After the last synapse fold of a neuron fold the ``pe`` results
+leave on ``o`` as one beat: either threshold bits or, for the last layer, the signed bipolar
+accumulators ``2·matches − in_features``. The input vector is reused across the neuron folds.
+
+Weights live in a ROM of ``neuron_fold · synapse_fold`` words of ``pe · simd`` bits; when that is a
+single word they are constants and the XNOR reduces to wires and inverters.
+
+Timing (no stalls): the step for (nf, sf) issues ``in_beats + nf·synapse_fold + sf`` cycles after
+the first input beat of a frame, and output beat ``nf`` is valid ``synapse_fold + 1 +
+popcount_stages`` cycles after its first step. A back-pressured output freezes the whole unit.
+:mod:`lowbit.sim.perf` states the same timing and is checked against this RTL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .popcount import popcount_levels, popcount_tree
+
+__all__ = ["MVTU"]
+
+
+class MVTU(wiring.Component):
+    """Binary matrix-vector-threshold unit.
+
+    Parameters
+    ----------
+    weights : array of bool, shape (out_features, in_features)
+        True ↔ +1.
+    pe, simd : int
+        Output channels and input lanes per cycle; must divide out_features and in_features.
+    in_width : int
+        Bits per input beat; must divide in_features.
+    thresholds : array of int, shape (out_features,), or None
+        Per channel, in the match-count domain (0..in_features). ``None`` makes the unit emit
+        accumulators.
+    greater_equal : array of bool, shape (out_features,)
+        Per channel: output +1 when ``matches >= threshold`` (True) or ``matches <= threshold``.
+    popcount_stages : int
+        Pipeline registers inside each popcount tree.
+
+    Members
+    -------
+    i : In(stream.Signature(in_width))
+    o : Out(stream.Signature(pe or pe·acc_bits))
+    """
+
+    def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
+                 greater_equal=None, popcount_stages: int = 0):
+        weights = np.asarray(weights, dtype=bool)
+        if weights.ndim != 2:
+            raise ValueError(f"weights must be 2-D, not {weights.shape}")
+        mh, mw = weights.shape
+        for name, value, total in (("pe", pe, mh), ("simd", simd, mw), ("in_width", in_width, mw)):
+            if value < 1 or total % value:
+                raise ValueError(f"{name}={value} must divide {total}")
+        if not 0 <= popcount_stages <= popcount_levels(simd):
+            raise ValueError(f"popcount_stages must be 0..{popcount_levels(simd)}, "
+                             f"not {popcount_stages}")
+        self.weights = weights
+        self.out_features, self.in_features = mh, mw
+        self.pe, self.simd, self.in_width = pe, simd, in_width
+        self.neuron_fold, self.synapse_fold = mh // pe, mw // simd
+        self.in_beats = mw // in_width
+        self.popcount_stages = popcount_stages
+        self.acc_bits = (2 * mw).bit_length() + 1  # signed, holds ±in_features
+        if thresholds is None:
+            self.thresholds = None
+            out_width = pe * self.acc_bits
+        else:
+            t = np.clip(np.asarray(thresholds, dtype=np.int64), -1, mw + 1)
+            self.thresholds = t
+            self.greater_equal = (np.ones(mh, bool) if greater_equal is None
+                                  else np.asarray(greater_equal, dtype=bool))
+            out_width = pe
+        super().__init__({
+            "i": In(stream.Signature(in_width)),
+            "o": Out(stream.Signature(out_width)),
+        })
+
+    def _weight_words(self) -> list[int]:
+        """ROM word nf·SF + sf: PE lanes of SIMD bits, lane k at bits [k·simd, (k+1)·simd)."""
+        words = []
+        for nf in range(self.neuron_fold):
+            rows = self.weights[nf * self.pe:(nf + 1) * self.pe]
+            for sf in range(self.synapse_fold):
+                block = rows[:, sf * self.simd:(sf + 1) * self.simd].ravel()
+                words.append(int.from_bytes(np.packbits(block, bitorder="little").tobytes(),
+                                            "little"))
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, nf_max, sf_max = self.pe, self.simd, self.neuron_fold, self.synapse_fold
+        mw = self.in_features
+
+        # -- input banks (double buffer; also the width converter) -----------------------------
+        banks = [Signal(mw, name=f"bank{b}") for b in range(2)]
+        full = Signal(2)
+        wbank = Signal()
+        widx = Signal(range(max(self.in_beats, 2)))
+        m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1))
+        with m.If(self.i.valid & self.i.ready):
+            for b in range(2):
+                with m.If(wbank == b):
+                    m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
+            with m.If(widx == self.in_beats - 1):
+                m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += widx.eq(widx + 1)
+
+        # -- step counters ---------------------------------------------------------------------
+        out_valid = Signal()
+        stall = Signal()
+        m.d.comb += stall.eq(out_valid & ~self.o.ready)
+        rbank = Signal()
+        nf = Signal(range(max(nf_max, 2)))
+        sf = Signal(range(max(sf_max, 2)))
+        addr = Signal(range(max(nf_max * sf_max, 2)))
+        go = Signal()
+        m.d.comb += go.eq(full.bit_select(rbank, 1) & ~stall)
+        with m.If(go):
+            with m.If(sf == sf_max - 1):
+                m.d.sync += sf.eq(0)
+                with m.If(nf == nf_max - 1):
+                    m.d.sync += [nf.eq(0), rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
+                with m.Else():
+                    m.d.sync += nf.eq(nf + 1)
+            with m.Else():
+                m.d.sync += sf.eq(sf + 1)
+            m.d.sync += addr.eq(Mux(addr == nf_max * sf_max - 1, 0, addr + 1))
+
+        # -- stage B: operands -----------------------------------------------------------------
+        x = Signal(simd)
+        valid_b, first_b, last_b = Signal(), Signal(), Signal()
+        nf_b = Signal.like(nf)
+        with m.If(~stall):
+            m.d.sync += [
+                x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd)),
+                valid_b.eq(go), first_b.eq(sf == 0), last_b.eq(sf == sf_max - 1), nf_b.eq(nf),
+            ]
+        words = self._weight_words()
+        if len(words) == 1:
+            w = Const(words[0], pe * simd)
+        else:
+            rom = Memory(shape=pe * simd, depth=len(words), init=words)
+            m.submodules.weights = rom
+            port = rom.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(addr), port.en.eq(~stall)]
+            w = port.data
+
+        # -- popcount per PE, with the control flags pipelined alongside ----------------------
+        matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]), stages=self.popcount_stages,
+                                 en=~stall, name=f"pc{k}") for k in range(pe)]
+        valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
+        for s in range(self.popcount_stages):
+            regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]
+            with m.If(~stall):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
+            valid_p, first_p, last_p, nf_p = regs
+
+        # -- accumulate, threshold, output -----------------------------------------------------
+        count_bits = mw.bit_length()
+        accs = [Signal(count_bits, name=f"acc{k}") for k in range(pe)]
+        nexts = [Signal(count_bits, name=f"acc_next{k}") for k in range(pe)]
+        for acc, nxt, pc in zip(accs, nexts, matches):
+            m.d.comb += nxt.eq(Mux(first_p, 0, acc) + pc)
+        with m.If(~stall & valid_p):
+            m.d.sync += [acc.eq(nxt) for acc, nxt in zip(accs, nexts)]
+
+        if self.thresholds is None:
+            lanes = []
+            for k, nxt in enumerate(nexts):
+                lane = Signal(signed(self.acc_bits), name=f"out{k}")
+                m.d.comb += lane.eq(2 * nxt - mw)
+                lanes.append(lane)
+            result = Cat(*lanes)
+        else:
+            bits = []
+            tbits = (mw + 2).bit_length() + 1
+            for k, nxt in enumerate(nexts):
+                chans = [nf_i * pe + k for nf_i in range(nf_max)]
+                t = [Const(int(self.thresholds[c]), signed(tbits)) for c in chans]
+                ge = [Const(int(self.greater_equal[c]), 1) for c in chans]
+                if nf_max == 1:
+                    t_k, ge_k = t[0], ge[0]
+                else:
+                    t_k, ge_k = Array(t)[nf_p], Array(ge)[nf_p]
+                count = Cat(nxt, Const(0, 1)).as_signed()
+                bits.append(Mux(ge_k, count >= t_k, count <= t_k))
+            result = Cat(*bits)
+
+        with m.If(~stall):
+            m.d.sync += out_valid.eq(valid_p & last_p)
+            with m.If(valid_p & last_p):
+                m.d.sync += self.o.payload.eq(result)
+        m.d.comb += self.o.valid.eq(out_valid)
+        return m

@@ -1,0 +1,93 @@
+"""The network top: the IR's layers as a chain of units, built from a folding.
+
+The float → integer step of the input quantizer happens on the host
+(:func:`lowbit.sw.reference.quantize_input`); the hardware takes the quantized input bits,
+``simd`` of layer 0 per beat, bit ``j`` of beat ``b`` being input element ``b·simd + j`` (1 ↔ +1).
+The output is the last layer's signed accumulators, ``pe`` per beat, or one class index per frame
+when the folding asks for a label-select stage. The host maps accumulators to the model's float
+output with the layer's :class:`~lowbit.sw.ir.OutputTail`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from lowbit.sim.perf import Folding, NetworkPerf, acc_bits, analyze
+from lowbit.sw.ir import MatVec, Network
+
+from .label_select import LabelSelect
+from .mvtu import MVTU
+
+__all__ = ["NetworkTop", "popcount_thresholds", "hardware_name"]
+
+
+def hardware_name(index: int, onnx_name: str) -> str:
+    """A Verilog-safe instance name: ``l<index>_`` plus the ONNX name reduced to [a-z0-9_]."""
+    clean = re.sub(r"[^a-z0-9_]", "_", onnx_name.lower()).strip("_")
+    clean = re.sub(r"_+", "_", clean)[:40]
+    return f"l{index}_{clean}" if clean else f"l{index}"
+
+
+def popcount_thresholds(layer: MatVec) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's thresholds moved to the match-count domain: ``acc = 2·matches − MW``.
+
+    Direction +1: ``acc >= t`` ⇔ ``matches >= ceil((t + MW) / 2)``;
+    direction −1: ``−acc >= t`` ⇔ ``matches <= floor((MW − t) / 2)``.
+    """
+    mw = layer.in_features
+    t = layer.activation.thresholds[:, 0].astype(np.int64)
+    up = layer.activation.direction > 0
+    ge_t = -((-(t + mw)) // 2)
+    le_t = (mw - t) // 2
+    return np.where(up, ge_t, le_t), up
+
+
+class NetworkTop(wiring.Component):
+    """All layers of a binary network, streaming.
+
+    Members
+    -------
+    i : In(stream.Signature(perf.in_width))
+    o : Out(stream.Signature(perf.out_width))
+    """
+
+    def __init__(self, net: Network, folding: Folding):
+        self.net, self.folding = net, folding
+        self.perf: NetworkPerf = analyze(net, folding)
+        super().__init__({
+            "i": In(stream.Signature(self.perf.in_width)),
+            "o": Out(stream.Signature(self.perf.out_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        units = []
+        in_width = self.perf.in_width
+        for k, (layer, f, lp) in enumerate(zip(self.net.layers, self.folding.layers,
+                                                self.perf.layers)):
+            if layer.activation is not None:
+                t, ge = popcount_thresholds(layer)
+            else:
+                t, ge = None, None
+            unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
+                        thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages)
+            m.submodules[hardware_name(k, layer.name)] = unit
+            units.append(unit)
+            in_width = lp.out_width
+        wiring.connect(m, wiring.flipped(self.i), units[0].i)
+        for a, b in zip(units, units[1:]):
+            wiring.connect(m, a.o, b.i)
+        last = units[-1]
+        if self.folding.label_select:
+            select = LabelSelect(self.net.layers[-1].out_features, self.folding.layers[-1].pe,
+                                 acc_bits(self.net.layers[-1].in_features))
+            m.submodules.label_select = select
+            wiring.connect(m, last.o, select.i)
+            last = select
+        wiring.connect(m, last.o, wiring.flipped(self.o))
+        return m

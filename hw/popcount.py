@@ -1,0 +1,107 @@
+"""Popcount as a compressor tree sized for 4-input LUTs.
+
+The first level groups the input bits in threes: each group is a full adder (two 3-input LUTs)
+giving a 2-bit count. The counts are then summed by a balanced tree of adders whose sums are
+kept as separate wires, so synthesis maps each one onto the FPGA's carry chain (one LUT per result
+bit on iCE40 and ECP5) instead of merging everything into one large multi-operand adder built
+from LUT full adders.
+
+Pipeline registers can be placed between levels; they advance only while ``en`` is high, so a
+stalled pipeline holds its contents.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Popcount", "popcount_tree", "popcount_levels"]
+
+
+def popcount_levels(width: int) -> int:
+    """Levels of the tree for ``width`` inputs: the full-adder level plus the adder levels."""
+    groups = width // 3 + (width % 3)
+    levels = 1
+    while groups > 1:
+        groups = (groups + 1) // 2
+        levels += 1
+    return levels
+
+
+def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
+                  domain: str = "sync", name: str = "pc") -> Value:
+    """Build the tree in ``m``; returns the count, ``stages`` clock cycles after ``bits``."""
+    width = len(bits)
+    levels = popcount_levels(width)
+    if not 0 <= stages <= levels:
+        raise ValueError(f"popcount of {width} bits has {levels} levels; stages must be 0..{levels}, "
+                         f"not {stages}")
+    # level after which a register goes: spread the stages evenly over the levels
+    cuts = {round((k + 1) * levels / (stages + 1)) - 1 for k in range(stages)}
+    cuts = sorted(min(max(c, 0), levels - 1) for c in cuts)
+    while len(cuts) < stages:  # more stages than distinct positions: stack them at the end
+        cuts.append(levels - 1)
+    counter = [0]
+
+    def wire(value: Value, w: int) -> Signal:
+        counter[0] += 1
+        s = Signal(w, name=f"{name}_{counter[0]}", attrs={"keep": 1})
+        m.d.comb += s.eq(value)
+        return s
+
+    def cut(level: int, values: list) -> list:
+        for _ in range(cuts.count(level)):
+            regs = []
+            for v in values:
+                counter[0] += 1
+                r = Signal(len(v), name=f"{name}_r{counter[0]}")
+                with m.If(en):
+                    m.d[domain] += r.eq(v)
+                regs.append(r)
+            values = regs
+        return values
+
+    values = []
+    for k in range(0, width - width % 3, 3):
+        a, b, c = bits[k], bits[k + 1], bits[k + 2]
+        values.append(wire(Cat(a ^ b ^ c, (a & b) | (a & c) | (b & c)), 2))
+    values += [bits[k] for k in range(width - width % 3, width)]
+    if not values:
+        values = [Value.cast(0)]
+    values = cut(0, values)
+    level = 1
+    while len(values) > 1:
+        nxt = []
+        for k in range(0, len(values) - 1, 2):
+            a, b = values[k], values[k + 1]
+            nxt.append(wire(a + b, max(len(a), len(b)) + 1))
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = cut(level, nxt)
+        level += 1
+    return values[0]
+
+
+class Popcount(wiring.Component):
+    """Counts the ones of ``i``; ``o`` follows ``i`` by ``stages`` cycles (while ``en``).
+
+    Parameters
+    ----------
+    width : int
+    stages : int
+        Pipeline registers, 0 (combinational) to :func:`popcount_levels`.
+    """
+
+    def __init__(self, width: int, stages: int = 0):
+        if width < 1:
+            raise ValueError(f"width must be at least 1, not {width}")
+        self.width, self.stages = width, stages
+        if not 0 <= stages <= popcount_levels(width):
+            raise ValueError(f"stages must be 0..{popcount_levels(width)}, not {stages}")
+        super().__init__({"i": In(width), "en": In(1, init=1), "o": Out(range(width + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o.eq(popcount_tree(m, self.i, stages=self.stages, en=self.en))
+        return m
