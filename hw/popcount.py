@@ -43,6 +43,9 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     while len(cuts) < stages:  # more stages than distinct positions: stack them at the end
         cuts.append(levels - 1)
     counter = [0]
+    source = Signal(width, name=f"{name}_in")  # slice a signal, not a compound expression
+    m.d.comb += source.eq(bits)
+    bits = source
 
     def wire(value: Value, w: int) -> Signal:
         counter[0] += 1

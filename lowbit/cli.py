@@ -25,17 +25,83 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
+def _progress(message: str) -> None:
+    print(f"... {message}", flush=True)
+
+
+def _folding(args, net):
+    from lowbit.flows import resolve_folding
+
+    return resolve_folding(net, args.folding, lut_budget=args.lut_budget, fps=args.fps,
+                           clock_mhz=args.clock_mhz,
+                           label_select=getattr(args, "label_select", False))
+
+
 def _cmd_run(args) -> int:
     from lowbit.flows import load_inputs, run_model, save_outputs
     from lowbit.sw.onnx_import import import_model
 
     net = import_model(args.model)
     x = load_inputs(args.inputs)
-    y, seconds = run_model(net, x, engine=args.engine)
+    folding = _folding(args, net) if args.engine == "rtl" else None
+    y, seconds = run_model(net, x, engine=args.engine, folding=folding, progress=_progress)
     save_outputs(args.out, y, protect=(args.inputs, args.model))
     rate = len(x) / seconds if seconds > 0 else float("inf")
     print(f"{len(x)} frames through {args.engine} in {seconds:.3f} s: {rate:,.0f} frames/s")
     print(f"wrote {args.out} {y.shape} float32")
+    return 0
+
+
+def _cmd_compile(args) -> int:
+    from lowbit.flows import compile_model
+    from lowbit.sw.onnx_import import import_model
+
+    net = import_model(args.model)
+    folding = _folding(args, net)
+    report = compile_model(net, args.out, folding, protect=(args.model, args.folding),
+                           clock_mhz=args.clock_mhz, progress=_progress)
+    print(f"II {report['ii_cycles']} cycles, latency {report['latency_cycles']} cycles, "
+          f"{report['frames_per_s_at_clock']:,.0f} frames/s at {args.clock_mhz:g} MHz, "
+          f"~{report['estimated_luts']:,} LUTs (estimate)")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    import json
+
+    import numpy as np
+
+    from lowbit.flows import PERF_COLUMNS, format_table, perf_rows, run_rtl
+    from lowbit.sim.perf import analyze
+    from lowbit.sw.onnx_import import import_model
+
+    net = import_model(args.model)
+    folding = _folding(args, net)
+    perf = analyze(net, folding)
+    result = {"model": {"ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
+                        "layers": [dict(r) for r in perf.to_json()["layers"]]}}
+    if args.rtl:
+        frames = max(args.frames, 3)
+        x = np.random.default_rng(args.seed).random((frames, *net.input_shape), dtype=np.float32)
+        progress = None if args.json else _progress
+        _, _, rtl_result, _ = run_rtl(net, folding, x, progress=progress)
+        result["rtl"] = {
+            "ii_cycles": rtl_result.ii_cycles(perf.out_beats),
+            "latency_cycles": rtl_result.latency_cycles(perf.in_beats, perf.out_beats),
+            "frames": frames, "cycles": rtl_result.cycles,
+            "cycles_per_s": round(rtl_result.cycles / max(rtl_result.seconds, 1e-9)),
+        }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(format_table(perf_rows(perf), PERF_COLUMNS))
+    line = f"network: II {perf.ii_cycles} cycles, latency {perf.latency_cycles} cycles (model)"
+    if args.rtl:
+        r = result["rtl"]
+        same = r["ii_cycles"] == perf.ii_cycles and r["latency_cycles"] == perf.latency_cycles
+        line += (f"; RTL measured II {r['ii_cycles']}, latency {r['latency_cycles']} over "
+                 f"{r['frames']} frames: {'equal' if same else 'DIFFERENT'}")
+    print(line)
     return 0
 
 
@@ -65,6 +131,17 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _folding_options(p) -> None:
+    p.add_argument("--folding", default="auto",
+                   help="auto (default) or a folding JSON file (see folding.json from compile)")
+    p.add_argument("--lut-budget", type=int, default=None,
+                   help="auto: fastest folding within this many estimated LUTs (default 5000)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="auto: cheapest folding reaching this many frames/s")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="clock assumed for frames/s (default 100)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lowbit",
@@ -81,9 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="ONNX or QONNX file")
     p.add_argument("--inputs", required=True, help="X.npy of shape (N, *input shape)")
     p.add_argument("--out", required=True, help="Y.npy to write: (N, *output shape) float32")
-    p.add_argument("--engine", choices=["reference"], default="reference",
-                   help="what computes the outputs (default: the bit-exact reference)")
+    p.add_argument("--engine", choices=["reference", "rtl"], default="reference",
+                   help="the bit-exact reference (default) or the Verilated RTL")
+    _folding_options(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compile", help="write Verilog, folding and cycle report")
+    p.add_argument("model", help="ONNX or QONNX file")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    _folding_options(p)
+    p.add_argument("--label-select", action="store_true",
+                   help="end in an argmax stage: one class index per frame")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("simulate", help="print the cycle model; --rtl measures it in Verilator")
+    p.add_argument("model", help="ONNX or QONNX file")
+    _folding_options(p)
+    p.add_argument("--rtl", action="store_true", help="also run the Verilated design")
+    p.add_argument("--frames", type=int, default=8, help="random frames for --rtl (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("demo", help="the whole flow on a built-in model")
     p.add_argument("-o", "--out", default="lowbit-demo", help="output folder (default lowbit-demo)")

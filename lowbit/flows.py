@@ -12,7 +12,10 @@ import numpy as np
 from lowbit.errors import InputFileError
 from lowbit.sw.ir import Network
 
-__all__ = ["inspect_rows", "format_table", "load_inputs", "save_outputs", "run_model"]
+__all__ = [
+    "inspect_rows", "format_table", "load_inputs", "save_outputs", "run_model", "resolve_folding",
+    "run_rtl", "compile_model", "perf_rows", "report_markdown",
+]
 
 
 def inspect_rows(net: Network) -> list[dict]:
@@ -86,13 +89,153 @@ def save_outputs(path: str | os.PathLike, y: np.ndarray, protect: tuple = ()) ->
         raise
 
 
-def run_model(net: Network, x: np.ndarray, engine: str = "reference") -> tuple[np.ndarray, float]:
+def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int | None = None,
+                    fps: float | None = None, clock_mhz: float = 100.0,
+                    label_select: bool = False):
+    """``auto`` (fastest within ``lut_budget`` estimated LUTs, or cheapest reaching ``fps``) or a
+    folding JSON file."""
+    from lowbit.sim import perf
+
+    if spec in (None, "auto"):
+        return perf.auto_folding(net, lut_budget=lut_budget, target_fps=fps,
+                                 clock_hz=clock_mhz * 1e6, label_select=label_select)
+    folding = perf.load_folding(spec, net)
+    if label_select and not folding.label_select:
+        folding = perf.Folding(folding.layers, True)
+        perf.validate_folding(net, folding)
+    return folding
+
+
+def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,
+            stall_out: float = 0.0, seed: int = 1, bench: str = "cpp", progress=None):
+    """Run frames through the Verilated design. Returns (outputs, accumulators or class indices,
+    RtlResult, NetworkPerf)."""
+    from lowbit.export.verilog import generate
+    from lowbit.sim import host, rtl
+    from lowbit.sw.reference import check_input
+
+    x = check_input(net, x)
+    if progress:
+        progress("generating Verilog")
+    verilog, top = generate(net, folding)
+    perf = top.perf
+    beats = host.input_beats(net, perf, x)
+    result = rtl.simulate(verilog, beats, len(x) * perf.out_beats, in_width=perf.in_width,
+                          out_width=perf.out_width, stall_in=stall_in, stall_out=stall_out,
+                          seed=seed, bench=bench, progress=progress)
+    y, ints = host.decode_outputs(net, perf, result.outputs)
+    return y, ints, result, perf
+
+
+def run_model(net: Network, x: np.ndarray, engine: str = "reference", folding=None,
+              progress=None) -> tuple[np.ndarray, float]:
     """Run ``x`` through ``net``; returns the outputs and the seconds it took."""
     from lowbit.sw import reference
 
     start = time.perf_counter()
     if engine == "reference":
         y = reference.run(net, x)
+    elif engine == "rtl":
+        if folding is not None and folding.label_select:
+            raise InputFileError("--engine rtl returns the model's outputs; drop label_select")
+        y, _, result, _ = run_rtl(net, folding or resolve_folding(net), x, progress=progress)
+        return y, result.seconds
     else:
         raise InputFileError(f"--engine {engine}: unknown engine")
     return y, time.perf_counter() - start
+
+
+def perf_rows(perf) -> list[dict]:
+    return [{
+        "layer": lp.name, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe, "SIMD": lp.simd,
+        "NF": lp.neuron_fold, "SF": lp.synapse_fold, "stages": lp.popcount_stages,
+        "cycles": lp.cycles_per_frame, "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
+        "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
+        "est_luts": lp.estimated_luts,
+    } for lp in perf.layers]
+
+
+PERF_COLUMNS = [("layer", "layer"), ("MHxMW", "MHxMW"), ("PE", "PE"), ("SIMD", "SIMD"),
+                ("NF", "NF"), ("SF", "SF"), ("stages", "pc stages"), ("cycles", "cycles/frame"),
+                ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
+                ("mem_bits", "weight bits"), ("est_luts", "est. LUTs")]
+
+
+def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> str:
+    rows = perf_rows(perf)
+    head = "| " + " | ".join(t for _, t in PERF_COLUMNS) + " |"
+    sep = "|" + "---|" * len(PERF_COLUMNS)
+    body = ["| " + " | ".join(str(r[k]) for k, _ in PERF_COLUMNS) + " |" for r in rows]
+    fps = clock_mhz * 1e6 / perf.ii_cycles
+    return "\n".join([
+        f"# lowbit report: {Path(net.source).name}",
+        "",
+        f"- layers: {len(net.layers)}; input {net.input_shape} float, quantized on the host to "
+        f"{perf.in_beats} beats of {perf.in_width} bits",
+        f"- initiation interval: **{perf.ii_cycles} cycles** "
+        f"({fps:,.0f} frames/s at {clock_mhz:g} MHz)",
+        f"- latency: **{perf.latency_cycles} cycles** ({perf.latency_cycles / clock_mhz:.2f} µs "
+        f"at {clock_mhz:g} MHz), first input beat to last output beat",
+        f"- output: {perf.out_beats} beats of {perf.out_width} bits "
+        + ("(class index)" if perf.label_select else "(signed accumulators; the host applies "
+                                                      "the float tail)"),
+        f"- estimated LUTs: {perf.estimated_luts:,} (first-order model, not yet calibrated "
+        f"against synthesis)",
+        "- FIFOs between layers: none needed (each unit double-buffers its input frame)",
+        "",
+        head, sep, *body, "",
+        "Cycles come from `lowbit.sim.perf`; `lowbit simulate --rtl` measures the same numbers "
+        "on the Verilated design.",
+        "",
+    ])
+
+
+def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tuple = (),
+                  clock_mhz: float = 100.0, progress=print) -> dict:
+    """Write lowbit_top.v, folding.json, report.json and report.md into ``out``."""
+    import json
+
+    from lowbit.export.verilog import generate
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"-o {out}: exists and is not a folder")
+    names = ["lowbit_top.v", "folding.json", "report.json", "report.md"]
+    for p in protect:
+        if p and Path(p).exists() and any(
+                (out / n).exists() and (out / n).resolve() == Path(p).resolve() for n in names):
+            raise InputFileError(f"-o {out}: would overwrite your input {p}; choose another folder")
+    out.mkdir(parents=True, exist_ok=True)
+    progress(f"generating Verilog for {len(net.layers)} layers")
+    start = time.perf_counter()
+    verilog, top = generate(net, folding)
+    seconds = time.perf_counter() - start
+    perf = top.perf
+    report = {
+        "model": str(net.source),
+        "clock_mhz_assumed": clock_mhz,
+        "frames_per_s_at_clock": clock_mhz * 1e6 / perf.ii_cycles,
+        "verilog_seconds": round(seconds, 3),
+        **perf.to_json(),
+    }
+    files = {
+        "lowbit_top.v": verilog,
+        "folding.json": json.dumps(folding.to_json(), indent=2) + "\n",
+        "report.json": json.dumps(report, indent=2) + "\n",
+        "report.md": report_markdown(net, perf, folding, clock_mhz),
+    }
+    for name, text in files.items():
+        _write_atomic(out / name, text)
+    progress(f"wrote {', '.join(str(out / n) for n in names)} ({seconds:.1f} s)")
+    return report
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,116 @@
+"""Verilator RTL == reference, and measured cycles == lowbit.sim.perf, over foldings and stalls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lowbit.flows import run_rtl
+from lowbit.sim.perf import Folding, FoldingError, LayerFolding, auto_folding, validate_folding
+from lowbit.sw import reference
+from lowbit.sw.onnx_import import import_model
+from lowbit.sw.synthetic import binary_mlp
+
+SIZES = (24, 12, 8, 6)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return import_model(binary_mlp(SIZES, seed=3))
+
+
+def _folding(net, pairs, label_select=False, stages=None):
+    return Folding(tuple(LayerFolding(layer.name, pe, simd, stages)
+                         for layer, (pe, simd) in zip(net.layers, pairs)), label_select)
+
+
+GRID = {
+    "fully-folded": [(1, 1), (1, 1), (1, 1)],
+    "fully-unrolled": [(12, 24), (8, 12), (6, 8)],
+    "mixed-a": [(3, 4), (2, 6), (6, 4)],
+    "mixed-b": [(2, 1), (2, 12), (3, 1)],
+    "mixed-c": [(12, 3), (1, 4), (2, 2)],
+}
+
+
+@pytest.mark.parametrize("name", GRID)
+def test_rtl_equals_reference_and_cycles_equal_model(net, name):
+    x = np.random.default_rng(7).random((10, SIZES[0]), dtype=np.float32)
+    folding = _folding(net, GRID[name])
+    y, accs, result, perf = run_rtl(net, folding, x)
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+def test_popcount_pipeline_stages_are_in_the_model(net):
+    x = np.random.default_rng(8).random((6, SIZES[0]), dtype=np.float32)
+    for stages in (0, 2):
+        folding = _folding(net, [(3, 24), (2, 12), (6, 8)], stages=stages)
+        y, _, result, perf = run_rtl(net, folding, x)
+        np.testing.assert_array_equal(y, reference.run(net, x))
+        assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+
+
+@pytest.mark.parametrize("name", ["mixed-a", "fully-unrolled"])
+def test_random_backpressure_loses_duplicates_and_changes_no_frame(net, name):
+    x = np.random.default_rng(9).random((40, SIZES[0]), dtype=np.float32)
+    folding = _folding(net, GRID[name])
+    for seed, (p_in, p_out) in enumerate([(0.5, 0.0), (0.0, 0.6), (0.4, 0.7)]):
+        y, _, result, perf = run_rtl(net, folding, x, stall_in=p_in, stall_out=p_out, seed=seed)
+        assert len(result.out_cycles) == len(x) * perf.out_beats
+        np.testing.assert_array_equal(y, reference.run(net, x))
+
+
+def test_cocotb_bench_agrees_with_the_cpp_harness_and_survives_stalls(net):
+    """cocotb (one coroutine step per clock) is the verification bench; the C++ harness must
+    see the same transfers cycle for cycle."""
+    x = np.random.default_rng(10).random((6, SIZES[0]), dtype=np.float32)
+    folding = _folding(net, GRID["mixed-a"])
+    y_c, _, cocotb_result, perf = run_rtl(net, folding, x, bench="cocotb")
+    y_p, _, cpp_result, _ = run_rtl(net, folding, x, bench="cpp")
+    np.testing.assert_array_equal(y_c, reference.run(net, x))
+    np.testing.assert_array_equal(cocotb_result.in_cycles, cpp_result.in_cycles)
+    np.testing.assert_array_equal(cocotb_result.out_cycles, cpp_result.out_cycles)
+    y_s, _, _, _ = run_rtl(net, folding, x, bench="cocotb", stall_in=0.4, stall_out=0.5, seed=3)
+    np.testing.assert_array_equal(y_s, reference.run(net, x))
+
+
+def test_label_select_returns_the_reference_argmax(net):
+    x = np.random.default_rng(11).random((30, SIZES[0]), dtype=np.float32)
+    folding = _folding(net, GRID["mixed-a"], label_select=True)
+    _, index, result, perf = run_rtl(net, folding, x, stall_out=0.3)
+    np.testing.assert_array_equal(index, reference.run(net, x).argmax(axis=1))
+
+
+@pytest.mark.parametrize("pairs,message", [
+    ([(5, 1), (1, 1), (1, 1)], r"pe=5 must divide its 12 output channels \(MH % PE == 0\)"),
+    ([(1, 5), (1, 1), (1, 1)], r"simd=5 must divide its 24 inputs \(MW % SIMD == 0\); "
+                               r"try one of \[1, 2, 3, 4, 6, 8, 12, 24\]"),
+])
+def test_fan_ins_and_outputs_that_do_not_divide_are_rejected(net, pairs, message):
+    with pytest.raises(FoldingError, match=message):
+        validate_folding(net, _folding(net, pairs))
+
+
+def test_auto_folding_uses_more_parallelism_for_a_bigger_budget(net):
+    from lowbit.sim.perf import analyze
+
+    small = analyze(net, auto_folding(net, lut_budget=300))
+    large = analyze(net, auto_folding(net, lut_budget=3000))
+    assert large.ii_cycles < small.ii_cycles
+    assert small.estimated_luts <= 300 and large.estimated_luts <= 3000
+    fast = analyze(net, auto_folding(net, target_fps=50e6, clock_hz=100e6))
+    assert fast.ii_cycles <= 2
+
+
+@pytest.mark.slow
+def test_tfc_1w1a_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_test):
+    net = import_model(tfc_model("TFC_1W1A"))
+    images, _ = mnist_test
+    x = images[:200]
+    folding = auto_folding(net, lut_budget=2000)
+    y, _, result, perf = run_rtl(net, folding, x)
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
