@@ -9,8 +9,9 @@ them to per-channel accumulators. After the last synapse fold of a neuron fold t
 leave on ``o`` as one beat: either threshold bits or, for the last layer, the signed bipolar
 accumulators ``2·matches − in_features``. The input vector is reused across the neuron folds.
 
-Weights live in a ROM of ``neuron_fold · synapse_fold`` words of ``pe · simd`` bits; when that is a
-single word they are constants and the XNOR reduces to wires and inverters.
+Weights live in a ROM of ``neuron_fold · synapse_fold`` words of ``pe · simd`` bits, kept as
+constants, LUT logic or block RAM by the number of words (:mod:`lowbit.hw.weights`); as constants
+the XNOR reduces to wires and inverters.
 
 Timing (no stalls): the step for (nf, sf) issues ``in_beats + nf·synapse_fold + sf`` cycles after
 the first input beat of a frame, and output beat ``nf`` is valid ``synapse_fold + 1 +
@@ -22,13 +23,18 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib.memory import Memory
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .popcount import popcount_levels, popcount_tree
+from .weights import weight_rom
 
-__all__ = ["MVTU"]
+__all__ = ["MVTU", "accumulator_bits"]
+
+
+def accumulator_bits(in_features: int) -> int:
+    """Signed width of an output accumulator ``2·matches − in_features``."""
+    return (2 * in_features).bit_length() + 1
 
 
 class MVTU(wiring.Component):
@@ -49,6 +55,8 @@ class MVTU(wiring.Component):
         Per channel: output +1 when ``matches >= threshold`` (True) or ``matches <= threshold``.
     popcount_stages : int
         Pipeline registers inside each popcount tree.
+    popcount_style : str
+        ``"carry"`` (iCE40) or ``"wallace"`` (ECP5), see :func:`lowbit.hw.popcount.popcount_tree`.
 
     Members
     -------
@@ -57,7 +65,7 @@ class MVTU(wiring.Component):
     """
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
-                 greater_equal=None, popcount_stages: int = 0):
+                 greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry"):
         weights = np.asarray(weights, dtype=bool)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -74,7 +82,8 @@ class MVTU(wiring.Component):
         self.neuron_fold, self.synapse_fold = mh // pe, mw // simd
         self.in_beats = mw // in_width
         self.popcount_stages = popcount_stages
-        self.acc_bits = (2 * mw).bit_length() + 1  # signed, holds ±in_features
+        self.popcount_style = popcount_style
+        self.acc_bits = accumulator_bits(mw)
         if thresholds is None:
             self.thresholds = None
             out_width = pe * self.acc_bits
@@ -150,19 +159,11 @@ class MVTU(wiring.Component):
                 x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd)),
                 valid_b.eq(go), first_b.eq(sf == 0), last_b.eq(sf == sf_max - 1), nf_b.eq(nf),
             ]
-        words = self._weight_words()
-        if len(words) == 1:
-            w = Const(words[0], pe * simd)
-        else:
-            rom = Memory(shape=pe * simd, depth=len(words), init=words)
-            m.submodules.weights = rom
-            port = rom.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(addr), port.en.eq(~stall)]
-            w = port.data
+        w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
         matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]), stages=self.popcount_stages,
-                                 en=~stall, name=f"pc{k}") for k in range(pe)]
+                                 en=~stall, name=f"pc{k}", style=self.popcount_style) for k in range(pe)]
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         for s in range(self.popcount_stages):
             regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]

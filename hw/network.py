@@ -23,7 +23,10 @@ from lowbit.sw.ir import MatVec, Network
 from .label_select import LabelSelect
 from .mvtu import MVTU
 
-__all__ = ["NetworkTop", "popcount_thresholds", "hardware_name"]
+__all__ = ["NetworkTop", "popcount_thresholds", "hardware_name", "FAMILIES"]
+
+# FPGA family → popcount structure that synthesizes smallest there (bench/popcount_luts.py)
+FAMILIES = {"ice40": "carry", "ecp5": "wallace"}
 
 
 def hardware_name(index: int, onnx_name: str) -> str:
@@ -56,8 +59,10 @@ class NetworkTop(wiring.Component):
     o : Out(stream.Signature(perf.out_width))
     """
 
-    def __init__(self, net: Network, folding: Folding):
-        self.net, self.folding = net, folding
+    def __init__(self, net: Network, folding: Folding, family: str = "ice40"):
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {sorted(FAMILIES)}, not {family!r}")
+        self.net, self.folding, self.family = net, folding, family
         self.perf: NetworkPerf = analyze(net, folding)
         super().__init__({
             "i": In(stream.Signature(self.perf.in_width)),
@@ -75,7 +80,8 @@ class NetworkTop(wiring.Component):
             else:
                 t, ge = None, None
             unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
-                        thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages)
+                        thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages,
+                        popcount_style=FAMILIES[self.family])
             m.submodules[hardware_name(k, layer.name)] = unit
             units.append(unit)
             in_width = lp.out_width

@@ -16,7 +16,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Popcount", "popcount_tree", "popcount_levels"]
+__all__ = ["Popcount", "popcount_tree", "popcount_levels", "STYLES"]
 
 
 def popcount_levels(width: int) -> int:
@@ -29,11 +29,22 @@ def popcount_levels(width: int) -> int:
     return levels
 
 
+STYLES = ("carry", "wallace")
+
+
 def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
-                  domain: str = "sync", name: str = "pc") -> Value:
-    """Build the tree in ``m``; returns the count, ``stages`` clock cycles after ``bits``."""
+                  domain: str = "sync", name: str = "pc", style: str = "carry") -> Value:
+    """Build the tree in ``m``; returns the count, ``stages`` clock cycles after ``bits``.
+
+    ``style="carry"`` (iCE40) is the full-adder level plus kept carry-chain adders described above.
+    ``style="wallace"`` (ECP5) leaves the whole sum to yosys, which builds a Wallace tree of LUT
+    full adders; mapped without wide-LUT muxes (``synth_ecp5 -nowidelut``) that is the smaller
+    choice on ECP5. Its pipeline registers follow the tree.
+    """
     width = len(bits)
     levels = popcount_levels(width)
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     if not 0 <= stages <= levels:
         raise ValueError(f"popcount of {width} bits has {levels} levels; stages must be 0..{levels}, "
                          f"not {stages}")
@@ -46,6 +57,16 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     source = Signal(width, name=f"{name}_in")  # slice a signal, not a compound expression
     m.d.comb += source.eq(bits)
     bits = source
+
+    if style == "wallace":
+        total = Signal(range(width + 1), name=f"{name}_sum")
+        m.d.comb += total.eq(sum(bits[k] for k in range(width)))
+        for k in range(stages):
+            r = Signal.like(total, name=f"{name}_r{k}")
+            with m.If(en):
+                m.d[domain] += r.eq(total)
+            total = r
+        return total
 
     def wire(value: Value, w: int) -> Signal:
         counter[0] += 1
@@ -96,15 +117,18 @@ class Popcount(wiring.Component):
         Pipeline registers, 0 (combinational) to :func:`popcount_levels`.
     """
 
-    def __init__(self, width: int, stages: int = 0):
+    def __init__(self, width: int, stages: int = 0, style: str = "carry"):
         if width < 1:
             raise ValueError(f"width must be at least 1, not {width}")
-        self.width, self.stages = width, stages
+        self.width, self.stages, self.style = width, stages, style
         if not 0 <= stages <= popcount_levels(width):
             raise ValueError(f"stages must be 0..{popcount_levels(width)}, not {stages}")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {style!r}")
         super().__init__({"i": In(width), "en": In(1, init=1), "o": Out(range(width + 1))})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.o.eq(popcount_tree(m, self.i, stages=self.stages, en=self.en))
+        m.d.comb += self.o.eq(popcount_tree(m, self.i, stages=self.stages, en=self.en,
+                                            style=self.style))
         return m

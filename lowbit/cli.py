@@ -44,7 +44,8 @@ def _cmd_run(args) -> int:
     net = import_model(args.model)
     x = load_inputs(args.inputs)
     folding = _folding(args, net) if args.engine == "rtl" else None
-    y, seconds = run_model(net, x, engine=args.engine, folding=folding, progress=_progress)
+    y, seconds = run_model(net, x, engine=args.engine, folding=folding, family=args.family,
+                           progress=_progress)
     save_outputs(args.out, y, protect=(args.inputs, args.model))
     rate = len(x) / seconds if seconds > 0 else float("inf")
     print(f"{len(x)} frames through {args.engine} in {seconds:.3f} s: {rate:,.0f} frames/s")
@@ -59,7 +60,7 @@ def _cmd_compile(args) -> int:
     net = import_model(args.model)
     folding = _folding(args, net)
     report = compile_model(net, args.out, folding, protect=(args.model, args.folding),
-                           clock_mhz=args.clock_mhz, progress=_progress)
+                           clock_mhz=args.clock_mhz, family=args.family, progress=_progress)
     print(f"II {report['ii_cycles']} cycles, latency {report['latency_cycles']} cycles, "
           f"{report['frames_per_s_at_clock']:,.0f} frames/s at {args.clock_mhz:g} MHz, "
           f"~{report['estimated_luts']:,} LUTs (estimate)")
@@ -84,7 +85,7 @@ def _cmd_simulate(args) -> int:
         frames = max(args.frames, 3)
         x = np.random.default_rng(args.seed).random((frames, *net.input_shape), dtype=np.float32)
         progress = None if args.json else _progress
-        _, _, rtl_result, _ = run_rtl(net, folding, x, progress=progress)
+        _, _, rtl_result, _ = run_rtl(net, folding, x, family=args.family, progress=progress)
         result["rtl"] = {
             "ii_cycles": rtl_result.ii_cycles(perf.out_beats),
             "latency_cycles": rtl_result.latency_cycles(perf.in_beats, perf.out_beats),
@@ -106,29 +107,41 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from lowbit.flows import format_table, inspect_rows, run_model, save_outputs
     import numpy as np
     import onnx
 
+    from lowbit.flows import (PERF_COLUMNS, compile_model, format_table, inspect_rows,
+                              perf_rows, resolve_folding, run_model, run_rtl, save_outputs)
     from lowbit.sw.onnx_import import import_model
     from lowbit.sw.synthetic import binary_mlp
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.onnx"
-    print(f"[1/3] writing a random binary MLP (QONNX) to {model_path}")
+    print(f"[1/5] writing a random binary MLP (QONNX, 784-64-64-64-10) to {model_path}")
     onnx.save(binary_mlp((784, 64, 64, 64, 10), input_shape=(1, 28, 28), seed=1), model_path)
     net = import_model(model_path)
-    print("[2/3] lowbit inspect")
+    print("[2/5] lowbit inspect")
     print(format_table(inspect_rows(net)))
     x = np.random.default_rng(0).random((10000, 1, 28, 28), dtype=np.float32)
-    np.save(out / "inputs.npy", x)
-    print("[3/3] lowbit run --engine reference on 10,000 random frames")
+    print("[3/5] bit-exact reference on 10,000 random frames")
     y, seconds = run_model(net, x)
     save_outputs(out / "outputs.npy", y)
-    print(f"{len(x)} frames in {seconds:.3f} s: {len(x) / seconds:,.0f} frames/s; "
-          f"outputs in {out / 'outputs.npy'}")
-    return 0
+    print(f"      {len(x):,} frames in {seconds:.3f} s: {len(x) / seconds:,.0f} frames/s")
+    folding = resolve_folding(net, "auto", lut_budget=3000)
+    print(f"[4/5] compiling to Verilog in {out / 'hw'} (auto folding, 3,000-LUT budget)")
+    compile_model(net, out / "hw", folding, progress=_progress)
+    frames = 200
+    print(f"[5/5] Verilator: {frames} frames through the RTL")
+    y_rtl, _, result, perf = run_rtl(net, folding, x[:frames], progress=_progress)
+    same = np.array_equal(y_rtl, y[:frames])
+    print(format_table(perf_rows(perf), PERF_COLUMNS))
+    ii, lat = result.ii_cycles(perf.out_beats), result.latency_cycles(perf.in_beats, perf.out_beats)
+    print(f"RTL outputs {'==' if same else '!='} reference on {frames} frames (bit-exact); "
+          f"II {ii} cycles, latency {lat} cycles measured; model {perf.ii_cycles} / "
+          f"{perf.latency_cycles}; {result.cycles / result.seconds:,.0f} simulated cycles/s")
+    print(f"report: {out / 'hw' / 'report.md'}")
+    return 0 if same and ii == perf.ii_cycles and lat == perf.latency_cycles else 1
 
 
 def _folding_options(p) -> None:
@@ -140,6 +153,9 @@ def _folding_options(p) -> None:
                    help="auto: cheapest folding reaching this many frames/s")
     p.add_argument("--clock-mhz", type=float, default=100.0,
                    help="clock assumed for frames/s (default 100)")
+    p.add_argument("--family", choices=["ice40", "ecp5"], default="ice40",
+                   help="FPGA family the popcount structure is built for (default ice40); "
+                        "cycles are the same for both")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,7 +107,8 @@ def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int 
 
 
 def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,
-            stall_out: float = 0.0, seed: int = 1, bench: str = "cpp", progress=None):
+            stall_out: float = 0.0, seed: int = 1, bench: str = "cpp", family: str = "ice40",
+            progress=None):
     """Run frames through the Verilated design. Returns (outputs, accumulators or class indices,
     RtlResult, NetworkPerf)."""
     from lowbit.export.verilog import generate
@@ -117,7 +118,7 @@ def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,
     x = check_input(net, x)
     if progress:
         progress("generating Verilog")
-    verilog, top = generate(net, folding)
+    verilog, top = generate(net, folding, family)
     perf = top.perf
     beats = host.input_beats(net, perf, x)
     result = rtl.simulate(verilog, beats, len(x) * perf.out_beats, in_width=perf.in_width,
@@ -128,7 +129,7 @@ def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,
 
 
 def run_model(net: Network, x: np.ndarray, engine: str = "reference", folding=None,
-              progress=None) -> tuple[np.ndarray, float]:
+              family: str = "ice40", progress=None) -> tuple[np.ndarray, float]:
     """Run ``x`` through ``net``; returns the outputs and the seconds it took."""
     from lowbit.sw import reference
 
@@ -138,7 +139,8 @@ def run_model(net: Network, x: np.ndarray, engine: str = "reference", folding=No
     elif engine == "rtl":
         if folding is not None and folding.label_select:
             raise InputFileError("--engine rtl returns the model's outputs; drop label_select")
-        y, _, result, _ = run_rtl(net, folding or resolve_folding(net), x, progress=progress)
+        y, _, result, _ = run_rtl(net, folding or resolve_folding(net), x, family=family,
+                                  progress=progress)
         return y, result.seconds
     else:
         raise InputFileError(f"--engine {engine}: unknown engine")
@@ -191,7 +193,7 @@ def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> st
 
 
 def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tuple = (),
-                  clock_mhz: float = 100.0, progress=print) -> dict:
+                  clock_mhz: float = 100.0, family: str = "ice40", progress=print) -> dict:
     """Write lowbit_top.v, folding.json, report.json and report.md into ``out``."""
     import json
 
@@ -208,11 +210,12 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
     out.mkdir(parents=True, exist_ok=True)
     progress(f"generating Verilog for {len(net.layers)} layers")
     start = time.perf_counter()
-    verilog, top = generate(net, folding)
+    verilog, top = generate(net, folding, family)
     seconds = time.perf_counter() - start
     perf = top.perf
     report = {
         "model": str(net.source),
+        "family": family,
         "clock_mhz_assumed": clock_mhz,
         "frames_per_s_at_clock": clock_mhz * 1e6 / perf.ii_cycles,
         "verilog_seconds": round(seconds, 3),

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lowbit.errors import LowbitError, NotSupportedYet
+from lowbit.hw.mvtu import accumulator_bits as acc_bits
+from lowbit.hw.weights import weight_storage
 from lowbit.sw.ir import MatVec, Network, WeightKind
 
 __all__ = [
@@ -93,7 +95,7 @@ class LayerPerf:
     start_cycle: int  # first compute step of frame 0
     first_out_cycle: int
     last_out_cycle: int
-    weight_storage: str  # "constants" or "rom"
+    weight_storage: str  # "constants", "lut" or "bram" (lowbit.hw.weights)
     weight_memory_bits: int
     estimated_luts: int
     fifo_depth: int = 0
@@ -235,17 +237,19 @@ def _stages(f: LayerFolding) -> int:
     return default_popcount_stages(f.simd) if f.popcount_stages is None else f.popcount_stages
 
 
-def acc_bits(mw: int) -> int:
-    return (2 * mw).bit_length() + 1
-
-
 def estimate_luts(layer: MatVec, pe: int, simd: int) -> int:
-    """A first resource estimate for one binary MVTU, in iCE40 LUT4s (calibrated later)."""
+    """A first resource estimate for one binary MVTU in iCE40 LUT4s.
+
+    XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
+    are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3 from
+    block RAM; plus accumulator, threshold compare, the input bank read multiplexer and control.
+    Not yet calibrated against whole-design synthesis.
+    """
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
-    const = nf * sf == 1
+    fused = weight_storage(nf * sf) != "bram"
     count = mw.bit_length()
-    per_pe = simd * (1.6 if const else 2.3) + 2 * count + (0 if nf == 1 else count)
+    per_pe = simd * (1.6 if fused else 2.3) + 2 * count + (0 if nf == 1 else count)
     read_mux = 0 if sf == 1 else simd * min(2 * sf, 64) // 3
     control = 12 + 2 * (math.ceil(math.log2(max(nf * sf, 2))))
     return int(round(pe * per_pe + read_mux + control))
@@ -272,7 +276,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             synapse_fold=sf, popcount_stages=p, in_beats=beats, in_width=width,
             out_width=out_width, cycles_per_frame=nf * sf, ii_cycles=max(beats, nf * sf),
             start_cycle=start, first_out_cycle=first_out, last_out_cycle=last_out,
-            weight_storage="constants" if nf * sf == 1 else "rom",
+            weight_storage=weight_storage(nf * sf),
             weight_memory_bits=mh * mw, estimated_luts=estimate_luts(layer, f.pe, f.simd),
         ))
         last_in, width, beats = last_out, out_width, nf

@@ -20,10 +20,11 @@ def _run(dut, bench):
     sim.run()
 
 
+@pytest.mark.parametrize("style", ["carry", "wallace"])
 @pytest.mark.parametrize("width,stages", [(1, 0), (5, 0), (13, 1), (64, 2), (100, 3), (9, 3)])
-def test_popcount_counts_ones_after_its_stages_and_holds_when_disabled(width, stages):
+def test_popcount_counts_ones_after_its_stages_and_holds_when_disabled(width, stages, style):
     stages = min(stages, popcount_levels(width))
-    dut = Popcount(width, stages)
+    dut = Popcount(width, stages, style)
     rng = random.Random(width * 7 + stages)
     inputs = [rng.getrandbits(width) for _ in range(40)] + [0, (1 << width) - 1]
     enables = [rng.random() < 0.7 for _ in inputs]
@@ -54,6 +55,8 @@ def test_popcount_rejects_bad_parameters():
         Popcount(0)
     with pytest.raises(ValueError, match=r"stages must be 0..3, not 4"):
         Popcount(8, 4)
+    with pytest.raises(ValueError, match=r"style must be one of \('carry', 'wallace'\), not 'x'"):
+        Popcount(8, 0, "x")
 
 
 def _mvtu_model(weights, thresholds, ge, frame):

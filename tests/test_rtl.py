@@ -43,6 +43,15 @@ def test_rtl_equals_reference_and_cycles_equal_model(net, name):
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
 
 
+def test_ecp5_popcount_structure_changes_no_result_and_no_cycle(net):
+    x = np.random.default_rng(12).random((8, SIZES[0]), dtype=np.float32)
+    folding = _folding(net, GRID["mixed-a"], stages=1)
+    y, _, result, perf = run_rtl(net, folding, x, family="ecp5")
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
 def test_popcount_pipeline_stages_are_in_the_model(net):
     x = np.random.default_rng(8).random((6, SIZES[0]), dtype=np.float32)
     for stages in (0, 2):

@@ -1,0 +1,35 @@
+"""Seconds from ONNX to Verilog for TFC_1W1A (import, folding, Verilog), best of 3.
+
+Writes bench/results/compile_speed.json.
+"""
+
+from __future__ import annotations
+
+import time
+
+from _common import SHARED, require, write_result
+
+from lowbit.export.verilog import generate
+from lowbit.sim.perf import auto_folding
+from lowbit.sw.onnx_import import import_model
+
+
+def main():
+    path = require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx")
+    rows = []
+    for budget in (500, 5000, 20000):
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            net = import_model(path)
+            folding = auto_folding(net, lut_budget=budget)
+            text, top = generate(net, folding)
+            best = min(best, time.perf_counter() - start)
+        rows.append({"lut_budget": budget, "ii_cycles": top.perf.ii_cycles,
+                     "verilog_bytes": len(text), "seconds": round(best, 3)})
+        print(rows[-1], flush=True)
+    write_result("compile_speed", {"model": "TFC_1W1A", "runs": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Simulated cycles/s and frames/s of TFC_1W1A in Verilator (C++ harness and cocotb).
+
+Writes bench/results/rtl_sim_speed.json. Build time is excluded (reported apart); the run covers
+streaming the frames in, the simulation, and reading the outputs back.
+"""
+
+from __future__ import annotations
+
+import time
+
+from _common import SHARED, require, write_result
+
+from lowbit.flows import run_rtl
+from lowbit.sim.perf import auto_folding
+from lowbit.sw.datasets import load_mnist_idx
+from lowbit.sw.onnx_import import import_model
+
+BUDGETS = (500, 2000, 5000)
+
+
+def main():
+    import numpy as np
+
+    net = import_model(require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"))
+    images, _ = load_mnist_idx(require(SHARED / "data" / "mnist"))
+    x = (images[:1000].astype(np.float32) / 255).reshape(-1, 1, 28, 28)
+    rows = []
+    for budget in BUDGETS:
+        folding = auto_folding(net, lut_budget=budget)
+        start = time.perf_counter()
+        run_rtl(net, folding, x[:3])  # builds (or finds) the model
+        build = time.perf_counter() - start
+        for bench, frames in (("cpp", 1000), ("cocotb", 3)):
+            _, _, result, perf = run_rtl(net, folding, x[:frames], bench=bench)
+            row = {"bench": bench, "lut_budget": budget, "ii_cycles": perf.ii_cycles,
+                   "frames": frames, "cycles": result.cycles,
+                   "seconds": round(result.seconds, 3),
+                   "cycles_per_s": round(result.cycles / result.seconds),
+                   "frames_per_s": round(frames / result.seconds, 1),
+                   "build_seconds_first_call": round(build, 1)}
+            rows.append(row)
+            print(row, flush=True)
+    write_result("rtl_sim_speed", {"model": "TFC_1W1A", "runs": rows})
+
+
+if __name__ == "__main__":
+    main()

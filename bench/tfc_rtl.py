@@ -1,0 +1,66 @@
+"""TFC_1W1A in RTL on MNIST: outputs == reference and measured cycles == model, per folding.
+
+Runs auto folding and three fixed foldings on ``--images`` test images (default 1,000) with the
+Verilator C++ harness. Writes bench/results/tfc_rtl.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from _common import SHARED, require, write_result
+
+from lowbit.flows import run_rtl
+from lowbit.sim.perf import Folding, LayerFolding, auto_folding
+from lowbit.sw import reference
+from lowbit.sw.datasets import load_mnist_idx
+from lowbit.sw.onnx_import import import_model
+
+FIXED = {
+    "fully-folded": [(1, 1), (1, 1), (1, 1), (1, 1)],
+    "narrow": [(4, 8), (2, 4), (2, 4), (1, 4)],
+    "medium": [(16, 49), (16, 16), (16, 16), (10, 16)],
+    "wide-label-select": [(8, 112), (8, 32), (8, 32), (5, 32)],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000)
+    args = parser.parse_args()
+    net = import_model(require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"))
+    images, labels = load_mnist_idx(require(SHARED / "data" / "mnist"))
+    x = (images[: args.images].astype(np.float32) / 255).reshape(-1, 1, 28, 28)
+    y_ref = reference.run(net, x)
+    foldings = {"auto": auto_folding(net)}
+    for name, pairs in FIXED.items():
+        foldings[name] = Folding(tuple(LayerFolding(layer.name, pe, simd)
+                                       for layer, (pe, simd) in zip(net.layers, pairs)),
+                                 label_select=name.endswith("label-select"))
+    rows = []
+    for name, folding in foldings.items():
+        frames = x if name != "fully-folded" else x[: max(3, args.images // 10)]
+        y, ints, result, perf = run_rtl(net, folding, frames)
+        if folding.label_select:
+            equal = bool(np.array_equal(ints, y_ref[: len(frames)].argmax(1)))
+        else:
+            equal = bool(np.array_equal(y, y_ref[: len(frames)]))
+        measured = {"ii_cycles": result.ii_cycles(perf.out_beats),
+                    "latency_cycles": result.latency_cycles(perf.in_beats, perf.out_beats)}
+        row = {"folding": name, "pe_simd": [(f.pe, f.simd) for f in folding.layers],
+               "label_select": folding.label_select, "images": len(frames),
+               "outputs_equal_reference": equal,
+               "model": {"ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles},
+               "rtl": measured,
+               "cycles_equal_model": measured == {"ii_cycles": perf.ii_cycles,
+                                                  "latency_cycles": perf.latency_cycles},
+               "simulated_cycles": result.cycles,
+               "cycles_per_s": round(result.cycles / result.seconds)}
+        rows.append(row)
+        print(row, flush=True)
+    write_result("tfc_rtl", {"model": "TFC_1W1A", "runs": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Weight storage for a unit: constants, LUT ROM, or block RAM, chosen from the fold.
+
+All three give the word addressed in one cycle on the next cycle (the timing of a synchronous
+block-RAM read), so the choice never changes the cycle model.
+
+- ``constants`` (one word): the weights are wires; an XNOR with a constant is a wire or an
+  inverter and vanishes into the popcount's first level.
+- ``lut`` (two words): each weight bit is a logic function of the registered address bit, so
+  the ROM, the XNOR and the popcount's first full adder fit together in the same 4-input LUTs
+  (address bit plus three activation bits). With more address bits they no longer fit and a
+  LUT ROM would cost a LUT per synapse, more than block RAM plus the XNOR.
+- ``bram`` (more words): an ``amaranth.lib.memory.Memory`` with a synchronous read port, which
+  synthesis maps to block RAM.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Signal, Value
+from amaranth.lib.memory import Memory
+
+__all__ = ["LUT_ROM_MAX_WORDS", "weight_storage", "weight_rom"]
+
+LUT_ROM_MAX_WORDS = 2
+
+
+def weight_storage(words: int) -> str:
+    if words == 1:
+        return "constants"
+    if words <= LUT_ROM_MAX_WORDS:
+        return "lut"
+    return "bram"
+
+
+def weight_rom(m: Module, words: list[int], width: int, addr: Value, en: Value,
+               name: str = "weights") -> Value:
+    """The word at ``addr`` one cycle later (while ``en``); ``words`` are ``width``-bit ints."""
+    kind = weight_storage(len(words))
+    if kind == "constants":
+        return Const(words[0], width)
+    if kind == "lut":
+        registered = Signal(len(addr), name=f"{name}_addr")
+        with m.If(en):
+            m.d.sync += registered.eq(addr)
+        word = Signal(width, name=f"{name}_word")
+        m.d.comb += word.eq(Array(Const(w, width) for w in words)[registered])
+        return word
+    rom = Memory(shape=width, depth=len(words), init=words)
+    m.submodules[name] = rom
+    port = rom.read_port(domain="sync")
+    m.d.comb += [port.addr.eq(addr), port.en.eq(en)]
+    return port.data
