@@ -89,38 +89,20 @@ def verilator_env() -> dict:
     return env
 
 
-def _ctype(width: int) -> str:
-    if width <= 8:
-        return "CData"
-    if width <= 16:
-        return "SData"
-    if width <= 32:
-        return "IData"
-    if width <= 64:
-        return "QData"
-    return "wide"
-
-
-def _setter(port: str, width: int) -> str:
+def _port_access(port: str, width: int, direction: str) -> str:
+    """C++ ``set_<port>`` (bytes → port) or ``get_<port>`` (port → bytes), little-endian."""
     n = beat_bytes(width)
-    if _ctype(width) != "wide":
-        return (f"static void set_{port}(Vlowbit_top& t, const uint8_t* b) {{ uint64_t v = 0; "
-                f"memcpy(&v, b, {n}); t.{port} = v; }}")
-    words = -(-width // 32)
-    return (f"static void set_{port}(Vlowbit_top& t, const uint8_t* b) {{ for (int k = 0; k < "
-            f"{words}; k++) {{ uint32_t w = 0; memcpy(&w, b + 4 * k, std::min(4, {n} - 4 * k)); "
-            f"t.{port}[k] = w; }} }}")
-
-
-def _getter(port: str, width: int) -> str:
-    n = beat_bytes(width)
-    if _ctype(width) != "wide":
-        return (f"static void get_{port}(Vlowbit_top& t, uint8_t* b) {{ uint64_t v = t.{port}; "
-                f"memcpy(b, &v, {n}); }}")
-    words = -(-width // 32)
-    return (f"static void get_{port}(Vlowbit_top& t, uint8_t* b) {{ for (int k = 0; k < {words}; "
-            f"k++) {{ uint32_t w = t.{port}[k]; memcpy(b + 4 * k, &w, std::min(4, {n} - 4 * k)); "
-            f"}} }}")
+    if direction == "set":
+        head = f"static void set_{port}(Vlowbit_top& t, const uint8_t* b)"
+        narrow = f"uint64_t v = 0; memcpy(&v, b, {n}); t.{port} = v;"
+        wide = f"uint32_t w = 0; memcpy(&w, b + 4 * k, std::min(4, {n} - 4 * k)); t.{port}[k] = w;"
+    else:
+        head = f"static void get_{port}(Vlowbit_top& t, uint8_t* b)"
+        narrow = f"uint64_t v = t.{port}; memcpy(b, &v, {n});"
+        wide = f"uint32_t w = t.{port}[k]; memcpy(b + 4 * k, &w, std::min(4, {n} - 4 * k));"
+    if width <= 64:  # CData / SData / IData / QData
+        return f"{head} {{ {narrow} }}"
+    return f"{head} {{ for (int k = 0; k < {-(-width // 32)}; k++) {{ {wide} }} }}"
 
 
 HARNESS = r"""
@@ -187,8 +169,8 @@ int main(int argc, char** argv) {
 
 
 def _build_cpp(verilog: str, in_width: int, out_width: int, progress=None) -> Path:
-    harness = (HARNESS.replace("@SETTER@", _setter("in_data", in_width))
-               .replace("@GETTER@", _getter("out_data", out_width))
+    harness = (HARNESS.replace("@SETTER@", _port_access("in_data", in_width, "set"))
+               .replace("@GETTER@", _port_access("out_data", out_width, "get"))
                .replace("@IN_BYTES@", str(beat_bytes(in_width)))
                .replace("@OUT_BYTES@", str(beat_bytes(out_width))))
     key = hashlib.sha256((verilog + harness).encode()).hexdigest()[:20]
