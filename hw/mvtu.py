@@ -115,7 +115,9 @@ class MVTU(wiring.Component):
         mw = self.in_features
 
         # -- input banks (double buffer; also the width converter) -----------------------------
-        banks = [Signal(mw, name=f"bank{b}") for b in range(2)]
+        # data registers are reset-less: only control state needs a reset, and FFs without one
+        # pack more freely with logic
+        banks = [Signal(mw, name=f"bank{b}", reset_less=True) for b in range(2)]
         full = Signal(2)
         wbank = Signal()
         widx = Signal(range(max(self.in_beats, 2)))
@@ -151,7 +153,7 @@ class MVTU(wiring.Component):
             m.d.sync += addr.eq(Mux(addr == nf_max * sf_max - 1, 0, addr + 1))
 
         # -- stage B: operands -----------------------------------------------------------------
-        x = Signal(simd)
+        x = Signal(simd, reset_less=True)
         valid_b, first_b, last_b = Signal(), Signal(), Signal()
         nf_b = Signal.like(nf)
         with m.If(~stall):
@@ -173,7 +175,7 @@ class MVTU(wiring.Component):
 
         # -- accumulate, threshold, output -----------------------------------------------------
         count_bits = mw.bit_length()
-        accs = [Signal(count_bits, name=f"acc{k}") for k in range(pe)]
+        accs = [Signal(count_bits, name=f"acc{k}", reset_less=True) for k in range(pe)]
         nexts = [Signal(count_bits, name=f"acc_next{k}") for k in range(pe)]
         for acc, nxt, pc in zip(accs, nexts, matches):
             m.d.comb += nxt.eq(Mux(first_p, 0, acc) + pc)

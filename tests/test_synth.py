@@ -1,0 +1,65 @@
+"""`lowbit synth` with the real YoWASP yosys and nextpnr (slow: the first run compiles WASM)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import onnx
+import pytest
+from test_errors import assert_user_error
+
+from lowbit.sw.synthetic import binary_mlp
+
+
+def lowbit(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lowbit", *map(str, args)],
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(binary_mlp((64, 32, 10), seed=1), path)
+    return path
+
+
+@pytest.mark.slow
+def test_synth_reports_resources_fmax_and_frames_per_second(tmp_path, small_model):
+    proc = lowbit("synth", small_model, "--target", "ice40-up5k", "-o", tmp_path / "s",
+                  "--lut-budget", "600", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    for key in ("luts", "ffs", "fmax_mhz", "frames_per_s", "ii_cycles", "latency_cycles",
+                "bram_blocks", "logic_cells", "estimated_luts"):
+        assert key in data, key
+    assert 0 < data["luts"] <= 5280 and data["fmax_mhz"] > 0
+    assert data["frames_per_s"] == pytest.approx(data["fmax_mhz"] * 1e6 / data["ii_cycles"],
+                                                 rel=1e-3)
+    assert (tmp_path / "s" / "synth.json").is_file()
+
+
+@pytest.mark.slow
+def test_synth_asic_gives_transistors_and_logic_depth(tmp_path, small_model):
+    proc = lowbit("synth", small_model, "--target", "asic", "-o", tmp_path / "a",
+                  "--lut-budget", "300", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["transistors"] > 1000 and data["logic_depth"] > 3
+
+
+def test_a_model_far_too_big_for_the_device_is_a_one_line_error(tmp_path):
+    path = tmp_path / "big.onnx"
+    onnx.save(binary_mlp((512, 256, 10), seed=2), path)
+    folding = tmp_path / "f.json"
+    folding.write_text(json.dumps({"layers": [{"pe": 256, "simd": 512}, {"pe": 10, "simd": 256}]}))
+    assert_user_error(lowbit("synth", path, "--target", "ice40-up5k", "-o", tmp_path / "o",
+                             "--folding", folding),
+                      "does not fit ice40-up5k", "estimated", "largest layer is 'fc0'",
+                      "PE=256, SIMD=512", "lower its PE or SIMD")
+
+
+def test_unknown_target_is_a_one_line_error(tmp_path, small_model):
+    assert_user_error(lowbit("synth", small_model, "--target", "ice40-lp1k", "-o", tmp_path / "o"),
+                      "--target ice40-lp1k", "ice40-up5k")
