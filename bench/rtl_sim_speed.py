@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 
 from _common import SHARED, require, write_result
-
-from lowbit.flows import run_rtl
 from lowbit.sim.perf import analyze, auto_folding
 from lowbit.sw.datasets import load_mnist_idx
 from lowbit.sw.onnx_import import import_model
+
+from lowbit.flows import run_rtl
 
 BUDGETS = (500, 2000, 5000)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from _common import SHARED, require, write_result
-
-from lowbit.errors import LowbitError
 from lowbit.sw import reference
 from lowbit.sw.datasets import load_mnist_idx
 from lowbit.sw.onnx_import import import_model
+
+from lowbit.errors import LowbitError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

@@ -10,12 +10,12 @@ import argparse
 
 import numpy as np
 from _common import SHARED, require, write_result
-
-from lowbit.flows import run_rtl
 from lowbit.sim.perf import Folding, LayerFolding, auto_folding
 from lowbit.sw import reference
 from lowbit.sw.datasets import load_mnist_idx
 from lowbit.sw.onnx_import import import_model
+
+from lowbit.flows import run_rtl
 
 FIXED = {
     "fully-folded": [(1, 1), (1, 1), (1, 1), (1, 1)],

@@ -24,11 +24,11 @@ from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from lowbit.errors import LowbitError
 from lowbit.hw.network import NetworkTop
 from lowbit.sim.perf import Folding
 from lowbit.sw.ir import Network
+
+from lowbit.errors import LowbitError
 
 __all__ = ["Target", "TARGETS", "SynthTop", "SynthResult", "synthesize", "DoesNotFit",
            "ToolError"]

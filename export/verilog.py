@@ -11,7 +11,6 @@ from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
 from lowbit.hw.network import NetworkTop
 from lowbit.sim.perf import Folding
 from lowbit.sw.ir import Network

@@ -164,8 +164,9 @@ class MVTU(wiring.Component):
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
-        matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]), stages=self.popcount_stages,
-                                 en=~stall, name=f"pc{k}", style=self.popcount_style) for k in range(pe)]
+        matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]),
+                                 stages=self.popcount_stages, en=~stall, name=f"pc{k}",
+                                 style=self.popcount_style) for k in range(pe)]
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         for s in range(self.popcount_stages):
             regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]

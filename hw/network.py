@@ -16,7 +16,6 @@ import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-
 from lowbit.sim.perf import Folding, NetworkPerf, acc_bits, analyze
 from lowbit.sw.ir import MatVec, Network
 

@@ -46,8 +46,8 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     if not 0 <= stages <= levels:
-        raise ValueError(f"popcount of {width} bits has {levels} levels; stages must be 0..{levels}, "
-                         f"not {stages}")
+        raise ValueError(f"popcount of {width} bits has {levels} levels; stages must be "
+                         f"0..{levels}, not {stages}")
     # level after which a register goes: spread the stages evenly over the levels
     cuts = {round((k + 1) * levels / (stages + 1)) - 1 for k in range(stages)}
     cuts = sorted(min(max(c, 0), levels - 1) for c in cuts)

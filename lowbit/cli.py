@@ -163,8 +163,17 @@ def _cmd_demo(args) -> int:
     import numpy as np
     import onnx
 
-    from lowbit.flows import (PERF_COLUMNS, compile_model, format_table, inspect_rows,
-                              perf_rows, resolve_folding, run_model, run_rtl, save_outputs)
+    from lowbit.flows import (
+        PERF_COLUMNS,
+        compile_model,
+        format_table,
+        inspect_rows,
+        perf_rows,
+        resolve_folding,
+        run_model,
+        run_rtl,
+        save_outputs,
+    )
     from lowbit.sw.onnx_import import import_model
     from lowbit.sw.synthetic import binary_mlp
 

@@ -23,7 +23,7 @@ def inspect_rows(net: Network) -> list[dict]:
     stage = net.input
     rows = [{
         "layer": stage.name, "kind": f"input {stage.quantizer}",
-        "shape": "x".join(map(str, stage.input_shape)) + " -> " + str(int(np.prod(stage.out_shape))),
+        "shape": "x".join(map(str, stage.input_shape)) + f" -> {int(np.prod(stage.out_shape))}",
         "in_bits": 32, "out_bits": stage.out.bits, "weight_bits": "-", "thresholds": "-",
         "acc_bits": "-", "weight_mem_bits": 0,
     }]
@@ -76,7 +76,8 @@ def save_outputs(path: str | os.PathLike, y: np.ndarray, protect: tuple = ()) ->
     path = Path(path)
     for p in protect:
         if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
-            raise InputFileError(f"--out {path}: is one of the input files; refusing to overwrite it")
+            raise InputFileError(f"--out {path}: is one of the input files; refusing to "
+                                 f"overwrite it")
     if not path.parent.is_dir():
         raise InputFileError(f"--out {path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")

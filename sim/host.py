@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from lowbit.sw.ir import Network
 from lowbit.sw.reference import check_input, quantize_input
 

@@ -29,10 +29,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lowbit.errors import LowbitError, NotSupportedYet
 from lowbit.hw.mvtu import accumulator_bits as acc_bits
 from lowbit.hw.weights import weight_storage
 from lowbit.sw.ir import MatVec, Network, WeightKind
+
+from lowbit.errors import LowbitError, NotSupportedYet
 
 __all__ = [
     "FoldingError",
@@ -171,7 +172,8 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
     except (OSError, ValueError) as exc:
         raise FoldingError(f"--folding {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
-        raise FoldingError(f"--folding {path}: expected {{\"layers\": [{{\"pe\": …, \"simd\": …}}, …]}}")
+        raise FoldingError(f"--folding {path}: expected "
+                           f"{{\"layers\": [{{\"pe\": …, \"simd\": …}}, …]}}")
     layers = []
     for k, entry in enumerate(data["layers"]):
         if not isinstance(entry, dict):

@@ -126,7 +126,10 @@ static double uniform() {  // xorshift64*
 }
 
 int main(int argc, char** argv) {
-    if (argc != 9) { fprintf(stderr, "usage: in out n_in n_out seed p_in p_out max_cycles\n"); return 2; }
+    if (argc != 9) {
+        fprintf(stderr, "usage: in out n_in n_out seed p_in p_out max_cycles\n");
+        return 2;
+    }
     const int IN_BYTES = @IN_BYTES@, OUT_BYTES = @OUT_BYTES@;
     long n_in = atol(argv[3]), n_out = atol(argv[4]);
     rng_state = strtoull(argv[5], 0, 10) * 0x9E3779B97F4A7C15ULL + 1;
@@ -134,7 +137,10 @@ int main(int argc, char** argv) {
     long long max_cycles = atoll(argv[8]);
     std::vector<uint8_t> in((size_t)n_in * IN_BYTES), out((size_t)n_out * OUT_BYTES, 0);
     FILE* f = fopen(argv[1], "rb");
-    if (!f || fread(in.data(), 1, in.size(), f) != in.size()) { fprintf(stderr, "bad input\n"); return 2; }
+    if (!f || fread(in.data(), 1, in.size(), f) != in.size()) {
+        fprintf(stderr, "bad input\n");
+        return 2;
+    }
     fclose(f);
     std::vector<long long> in_cyc(n_in, -1), out_cyc(n_out, -1);
     VerilatedContext ctx;
@@ -272,8 +278,8 @@ def _simulate_cocotb(verilog, in_beats, n_out, *, in_width, out_width, stall_in,
         if progress:
             progress("building the Verilator model (cocotb)")
         runner.build(sources=[folder / "lowbit_top.v"], hdl_toplevel="lowbit_top",
-                     build_dir=folder / "build", build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style",
-                                                              *PCH_FIX],
+                     build_dir=folder / "build",
+                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *PCH_FIX],
                      always=False, log_file=folder / "build.log")
         start = time.perf_counter()
         runner.test(test_module="lowbit.sim.cocotb_bench", hdl_toplevel="lowbit_top",

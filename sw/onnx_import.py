@@ -368,13 +368,15 @@ class _Importer:
                             )
                         shape = tuple(np.broadcast_shapes(shape, c.shape))
             elif len(shape) < 2:
-                raise UnsupportedError(f"node {self._name(node)!r}: BatchNormalization needs a channel axis")
+                raise UnsupportedError(
+                    f"node {self._name(node)!r}: BatchNormalization needs a channel axis")
         out = _Act(shape, first.base, first.base_tensor, nodes, first.values, first.base_shape,
                    first.pending)
         for name in node.output[:1]:
             self.acts[name] = out
         if len(node.output) > 1 and any(node.output[1:]):
-            raise UnsupportedError(f"node {self._name(node)!r}: training-mode outputs are not supported")
+            raise UnsupportedError(
+                f"node {self._name(node)!r}: training-mode outputs are not supported")
 
     def _layout_shape(self, node: onnx.NodeProto, shape: tuple[int, ...]) -> tuple[int, ...]:
         op, a = node.op_type, _attrs(node)
@@ -418,7 +420,8 @@ class _Importer:
         out = node.output[0]
         if act.base == "input":
             if self.input_quant is not None:
-                raise UnsupportedError(f"node {self._name(node)!r}: a second quantizer on the input")
+                raise UnsupportedError(
+                    f"node {self._name(node)!r}: a second quantizer on the input")
             prefix = self._submodel(act.nodes, act.base_tensor, len(act.base_shape),
                                     node.input[0])
             self.input_quant = InputQuant(
@@ -509,7 +512,8 @@ class _Importer:
                 bias = node.input[2]
         else:
             if w.ndim != 2:
-                raise UnsupportedError(f"node {name!r}: MatMul weights of shape {w.shape}; need 2-D")
+                raise UnsupportedError(
+                    f"node {name!r}: MatMul weights of shape {w.shape}; need 2-D")
             w = w.T
         if w.shape[1] != act.shape[1]:
             raise UnsupportedError(

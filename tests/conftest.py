@@ -19,7 +19,8 @@ MNIST = SHARED / "data" / "mnist"
 
 def shared_file(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"{path} is absent: ../shared (set LOWBIT_SHARED) holds the real models and data")
+        pytest.skip(f"{path} is absent: ../shared (or LOWBIT_SHARED) holds the real models "
+                    f"and data")
     return path
 
 

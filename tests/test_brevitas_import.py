@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from brevitas_models import brevitas_binary_mlp, export_brevitas
-from oracles import assert_equal_to_oracle, qonnx_run
-
 from lowbit.sw import reference
 from lowbit.sw.ir import WeightKind
 from lowbit.sw.onnx_import import import_model
+from oracles import assert_equal_to_oracle, qonnx_run
 
 pytest.importorskip("brevitas")
 

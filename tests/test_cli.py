@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import onnx
-from oracles import qonnx_run
-
 from lowbit.sw.synthetic import binary_mlp
+from oracles import qonnx_run
 
 
 def lowbit(*args, module: bool = False) -> subprocess.CompletedProcess:

@@ -10,13 +10,12 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from test_errors import assert_user_error
-
 from lowbit.export.verilog import generate
 from lowbit.sim.perf import Folding, LayerFolding
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
+from test_errors import assert_user_error
 
 
 def lowbit(*args) -> subprocess.CompletedProcess:
@@ -41,7 +40,8 @@ def test_compile_writes_the_four_files_and_the_verilog_is_deterministic(tmp_path
         assert proc.returncode == 0, proc.stderr
         for name in ("lowbit_top.v", "folding.json", "report.json", "report.md"):
             assert (tmp_path / out / name).is_file()
-    assert (tmp_path / "a" / "lowbit_top.v").read_bytes() == (tmp_path / "b" / "lowbit_top.v").read_bytes()
+    a, b = (tmp_path / d / "lowbit_top.v" for d in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     for key in ("ii_cycles", "latency_cycles", "estimated_luts", "layers"):
         assert key in report
@@ -66,7 +66,8 @@ def test_folding_json_round_trips_and_drives_compile(tmp_path, model):
     folding = tmp_path / "a" / "folding.json"
     proc = lowbit("compile", model, "-o", tmp_path / "b", "--folding", folding)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "a" / "lowbit_top.v").read_bytes() == (tmp_path / "b" / "lowbit_top.v").read_bytes()
+    a, b = (tmp_path / d / "lowbit_top.v" for d in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
 
 
 def test_simulate_json_has_model_and_rtl_and_they_agree(model):

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from lowbit.sw.synthetic import binary_mlp
 from onnx import TensorProto, helper, numpy_helper
 
 from lowbit.cli import main
-from lowbit.sw.synthetic import binary_mlp
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:

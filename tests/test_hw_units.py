@@ -7,7 +7,6 @@ import random
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-
 from lowbit.hw.label_select import LabelSelect
 from lowbit.hw.mvtu import MVTU
 from lowbit.hw.popcount import Popcount, popcount_levels
@@ -35,7 +34,10 @@ def test_popcount_counts_ones_after_its_stages_and_holds_when_disabled(width, st
         for value, en in zip(inputs + [0] * (stages + 2), enables + [True] * (stages + 2)):
             ctx.set(dut.i, value)
             ctx.set(dut.en, en)
-            expected = bin(value).count("1") if stages == 0 else (pipe[0] if len(pipe) == stages else None)
+            if stages == 0:
+                expected = bin(value).count("1")
+            else:
+                expected = pipe[0] if len(pipe) == stages else None
             if expected is not None:
                 assert ctx.get(dut.o) == expected
                 seen.append(expected)
@@ -134,7 +136,8 @@ def test_mvtu_equals_its_model_and_its_timing(case, stalls):
     frames = [rng.random(mw) < 0.5 for _ in range(5)]
     outs, t_in, t_out = _stream_mvtu(dut, frames, *stalls, seed=3)
     bits = 1 if with_thresholds else dut.acc_bits
-    got = np.array([_lanes(o, pe, bits, not with_thresholds) for o in outs]).reshape(len(frames), mh)
+    got = np.array([_lanes(o, pe, bits, not with_thresholds) for o in outs])
+    got = got.reshape(len(frames), mh)
     expected = np.array([_mvtu_model(weights, thresholds, ge, f) for f in frames])
     np.testing.assert_array_equal(got, expected)
     if stalls == (0.0, 0.0):

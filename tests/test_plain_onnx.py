@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from brevitas_models import export_plain, sign_ste_mlp
-from oracles import onnxruntime_run, qonnx_run
-
 from lowbit.sw import reference
 from lowbit.sw.ir import BIPOLAR, TERNARY_SIGN
 from lowbit.sw.onnx_import import import_model
+from oracles import onnxruntime_run, qonnx_run
 
 pytest.importorskip("torch")
 

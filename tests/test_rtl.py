@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from lowbit.flows import run_rtl
 from lowbit.sim.perf import Folding, FoldingError, LayerFolding, auto_folding, validate_folding
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
+
+from lowbit.flows import run_rtl
 
 SIZES = (24, 12, 8, 6)
 

@@ -8,9 +8,8 @@ import sys
 
 import onnx
 import pytest
-from test_errors import assert_user_error
-
 from lowbit.sw.synthetic import binary_mlp
+from test_errors import assert_user_error
 
 
 def lowbit(*args) -> subprocess.CompletedProcess:

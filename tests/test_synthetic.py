@@ -7,11 +7,10 @@ import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracles import assert_equal_to_oracle, qonnx_run
-
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
+from oracles import assert_equal_to_oracle, qonnx_run
 
 
 @settings(max_examples=12, deadline=None)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from lowbit.sw import reference
+from lowbit.sw.onnx_import import import_model
 from oracles import assert_equal_to_oracle, qonnx_run
 
 from lowbit.errors import NotSupportedYet
-from lowbit.sw import reference
-from lowbit.sw.onnx_import import import_model
 
 
 def test_tfc_1w1a_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mnist_test):
