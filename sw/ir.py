@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "WeightKind",
     "ValueSet",
+    "Quantizer",
     "InputQuant",
     "Thresholds",
     "OutputTail",
@@ -85,6 +86,47 @@ BIPOLAR = ValueSet((-1, 1))
 TERNARY_SIGN = ValueSet((-1, 0, 1))
 
 
+@dataclass(frozen=True)
+class Quantizer:
+    """How a float32 becomes a level index, exactly as the ONNX/QONNX operator rounds it.
+
+    ``kind`` is ``"bipolar"`` (``BipolarQuant``: ``x >= 0`` → +1), ``"sign"`` (ONNX ``Sign``,
+    0 stays 0) or ``"int"`` (QONNX ``Quant``: ``clip(x / scale + zero_point)`` then rounding).
+    """
+
+    kind: str
+    scale: float = 1.0
+    zero_point: float = 0.0
+    bit_width: int = 1
+    signed: bool = True
+    narrow: bool = False
+    rounding_mode: str = "ROUND"
+
+    def value_set(self) -> ValueSet:
+        if self.kind == "bipolar":
+            return ValueSet((-1, 1), self.scale)
+        if self.kind == "sign":
+            return TERNARY_SIGN
+        from .quant_ops import int_quant_range
+
+        lo, hi = int_quant_range(self.bit_width, self.signed, self.narrow)
+        zero = int(self.zero_point)
+        return ValueSet(tuple(range(lo - zero, hi - zero + 1)), self.scale)
+
+    def index(self, x: np.ndarray) -> np.ndarray:
+        """Level index (into ``value_set().levels``) of every element of float32 ``x``."""
+        if self.kind == "bipolar":
+            return (x >= 0).view(np.uint8)
+        if self.kind == "sign":
+            return (np.sign(x) + 1).astype(np.uint8)
+        from .quant_ops import int_quant, int_quant_range
+
+        q = int_quant(x, np.float32(self.scale), np.float32(self.zero_point), self.bit_width,
+                      self.signed, self.narrow, self.rounding_mode)
+        lo, _ = int_quant_range(self.bit_width, self.signed, self.narrow)
+        return (q - lo).astype(np.uint8)
+
+
 @dataclass(frozen=True, eq=False)
 class InputQuant:
     """The float → integer step at the network input, run on the host.
@@ -103,8 +145,7 @@ class InputQuant:
         ONNX input shape without its batch dimension.
     prefix : bytes
         Serialized ONNX model: graph input ``(N, *input_shape)`` → quantizer input.
-    quantizer : str
-        ``"bipolar"`` (``x >= 0`` → +1, else −1) or ``"sign"`` (ONNX ``Sign``: 0 stays 0).
+    quantizer : Quantizer
     out : ValueSet
     out_shape : tuple of int
         Per-sample shape of the quantized tensor (C order is the streaming order).
@@ -116,7 +157,7 @@ class InputQuant:
     input_name: str
     input_shape: tuple[int, ...]
     prefix: bytes
-    quantizer: str
+    quantizer: Quantizer
     out: ValueSet
     out_shape: tuple[int, ...]
     tensor: str

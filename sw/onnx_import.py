@@ -35,16 +35,16 @@ from lowbit.errors import ModelFileError, NotSupportedYet, UnsupportedError
 
 from .ir import (
     BIPOLAR,
-    TERNARY_SIGN,
     InputQuant,
     MatVec,
     Network,
     OutputTail,
+    Quantizer,
     Thresholds,
     ValueSet,
     WeightKind,
 )
-from .quant_ops import QUANT_DOMAINS, bipolar_quant, int_quant
+from .quant_ops import QUANT_DOMAINS, ROUNDING_MODES, bipolar_quant, int_quant
 
 __all__ = ["load_model", "import_model", "classify_weights"]
 
@@ -108,8 +108,9 @@ def import_model(model: str | os.PathLike | onnx.ModelProto) -> Network:
 def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, np.ndarray]:
     """Decide the weight kind of a float weight matrix ``(out, in)`` from its values.
 
-    Returns the kind, the integer weights and the per-output-channel scale; only the kinds that
-    lowbit implements come back, the rest raise :class:`NotSupportedYet` (recognized, named).
+    Returns the kind, the integer weights (int8) and the real value of one integer step per
+    output channel: BINARY {±s}, TERNARY {0, ±s}, POW2 {0, ±s·2^e}, INT (a uniform grid).
+    Asymmetric ternary weights (TTQ, +sp/−sn) are recognized and refused for now.
     """
     w = np.asarray(w, dtype=np.float64)
     if not np.all(np.isfinite(w)):
@@ -119,26 +120,33 @@ def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, 
     neg_max = np.where(w < 0, -w, 0).max(axis=1)
     pos_min = np.where(w > 0, w, np.inf).min(axis=1)
     neg_min = np.where(w < 0, -w, np.inf).min(axis=1)
-    has_zero = bool((w == 0).any())
     one_pos = np.all((pos_max == pos_min) | (pos_max == 0))
     one_neg = np.all((neg_max == neg_min) | (neg_max == 0))
     symmetric = np.all((pos_max == neg_max) | (pos_max == 0) | (neg_max == 0))
-    if one_pos and one_neg and symmetric and not has_zero:
-        scale = mag.max(axis=1)
-        return WeightKind.BINARY, np.sign(w).astype(np.int8), scale
+    if one_pos and one_neg and not symmetric:
+        raise NotSupportedYet(
+            f"node {node!r}: asymmetric ternary weights (+sp/−sn, as TTQ trains them) are "
+            f"recognized but not supported yet"
+        )
+    scale = mag.max(axis=1)
+    scale[scale == 0] = 1.0
     if one_pos and one_neg:
-        kind, what = WeightKind.TERNARY, "ternary {0, ±s}" if symmetric else "asymmetric ternary"
-    else:
-        nz = mag[mag > 0]
-        ratios = nz / nz.min() if nz.size else nz
-        if nz.size and np.all(np.exp2(np.round(np.log2(ratios))) == ratios):
-            lo, hi = np.log2(nz.min()), np.log2(nz.max())
-            kind, what = WeightKind.POW2, f"power-of-two (2^{lo:g} .. 2^{hi:g})"
-        else:
-            kind, what = WeightKind.INT, "multi-bit integer"
-    raise NotSupportedYet(
-        f"node {node!r}: {what} weights ({kind.value}) are recognized but not supported yet; "
-        f"this version maps binary weights only"
+        ints = np.sign(w)
+        kind = WeightKind.TERNARY if (w == 0).any() else WeightKind.BINARY
+        return kind, ints.astype(np.int8), scale
+    # a grid per channel: the smallest magnitude, or a whole fraction of it
+    smallest = np.where(mag > 0, mag, np.inf).min(axis=1)
+    smallest[~np.isfinite(smallest)] = 1.0
+    for divisor in range(1, 128):
+        step = smallest / divisor
+        ints = w / step[:, None]
+        if np.all(ints == np.round(ints)) and np.abs(ints).max() <= 127:
+            magnitudes = np.abs(ints[ints != 0]).astype(np.int64)
+            pow2 = divisor == 1 and np.all(magnitudes & (magnitudes - 1) == 0)
+            return (WeightKind.POW2 if pow2 else WeightKind.INT), ints.astype(np.int8), step
+    raise UnsupportedError(
+        f"node {node!r}: weights are not on a uniform integer grid of at most 8 bits per "
+        f"channel; quantize them (QONNX Quant) before export"
     )
 
 
@@ -416,7 +424,7 @@ class _Importer:
                 raise UnsupportedError(
                     f"node {self._name(node)!r}: quantizer parameter {i!r} must be a constant"
                 )
-        apply, values = self._quantizer_semantics(node)
+        quantizer, values = self._quantizer_semantics(node)
         out = node.output[0]
         if act.base == "input":
             if self.input_quant is not None:
@@ -427,11 +435,11 @@ class _Importer:
             self.input_quant = InputQuant(
                 name=self._name(node), input_name=self.input_name,
                 input_shape=self.input_shape, prefix=prefix.SerializeToString(),
-                quantizer=apply, out=values, out_shape=act.shape[1:], tensor=out,
+                quantizer=quantizer, out=values, out_shape=act.shape[1:], tensor=out,
             )
             self.acts[out] = _Act(act.shape, "quant", out, values=values, base_shape=act.shape)
         elif act.base == "acc":
-            thresholds = self._derive_thresholds(act, node, apply, values)
+            thresholds = self._derive_thresholds(act, node, quantizer, values)
             self.layers.append(self._layer(act.pending, activation=thresholds))
             vs = thresholds.out
             self.acts[out] = _Act(act.shape, "quant", out, values=vs, base_shape=act.shape)
@@ -441,34 +449,53 @@ class _Importer:
                 f"({act.base_tensor!r}); requantization is not supported"
             )
 
-    def _quantizer_semantics(self, node: onnx.NodeProto) -> tuple[str, ValueSet]:
-        op = node.op_type
+    def _quantizer_semantics(self, node: onnx.NodeProto) -> tuple[Quantizer, ValueSet]:
+        op, name = node.op_type, self._name(node)
         if op == "Sign" and not node.domain:
-            return "sign", TERNARY_SIGN
-        if op == "BipolarQuant":
-            scale = self.const[node.input[1]]
-            if scale.size != 1 or not float(scale.ravel()[0]) > 0:
+            q = Quantizer("sign")
+            return q, q.value_set()
+
+        def scalar(index: int, what: str) -> float:
+            value = self.const[node.input[index]]
+            if value.size != 1:
                 raise NotSupportedYet(
-                    f"node {self._name(node)!r}: BipolarQuant with a per-channel or non-positive "
-                    f"activation scale {scale.ravel()[:4]} is not supported yet"
+                    f"node {name!r}: per-channel {what} {value.ravel()[:4]} on an activation is "
+                    f"not supported yet"
                 )
-            return "bipolar", ValueSet((-1, 1), float(scale.ravel()[0]))
+            return float(value.ravel()[0])
+
+        if op == "BipolarQuant":
+            scale = scalar(1, "scale")
+            if not scale > 0:
+                raise UnsupportedError(f"node {name!r}: BipolarQuant scale {scale:g} must be > 0")
+            q = Quantizer("bipolar", scale)
+            return q, q.value_set()
         if op == "Quant":
             a = _attrs(node)
-            bits = self.const[node.input[3]]
-            zero = self.const[node.input[2]]
-            scale = self.const[node.input[1]]
-            signed = bool(a.get("signed", 1))
-            if (bits.size == 1 and float(bits.item()) == 1 and signed and scale.size == 1
-                    and not np.any(zero) and float(scale.item()) > 0):
-                return "bipolar", ValueSet((-1, 1), float(scale.item()))
-            raise NotSupportedYet(
-                f"node {self._name(node)!r}: Quant activation quantizer with bit_width="
-                f"{bits.ravel()[0]:g} is not supported yet; this version maps binary "
-                f"activations (BipolarQuant, 1-bit Quant, Sign) only"
-            )
+            scale, zero, bits = scalar(1, "scale"), scalar(2, "zero point"), scalar(3, "bit width")
+            signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+            rounding = _str(a.get("rounding_mode", "ROUND")).upper()
+            if not scale > 0:
+                raise UnsupportedError(f"node {name!r}: Quant scale {scale:g} must be > 0")
+            if bits != int(bits) or not 1 <= bits <= 16:
+                raise UnsupportedError(f"node {name!r}: Quant bit_width={bits:g} must be a whole "
+                                       f"number from 1 to 16")
+            if zero != int(zero):
+                raise UnsupportedError(f"node {name!r}: Quant zero point {zero:g} is not an "
+                                       f"integer, so the levels are not integers")
+            if rounding not in ROUNDING_MODES:
+                raise UnsupportedError(f"node {name!r}: Quant rounding_mode {rounding!r} is not "
+                                       f"one of {sorted(ROUNDING_MODES)}")
+            if bits == 1 and signed:
+                if zero:
+                    raise UnsupportedError(f"node {name!r}: 1-bit signed Quant with a zero point "
+                                           f"is not supported")
+                q = Quantizer("bipolar", scale)
+            else:
+                q = Quantizer("int", scale, zero, int(bits), signed, narrow, rounding)
+            return q, q.value_set()
         raise UnsupportedError(
-            f"node {self._name(node)!r}: quantizer {op} ({node.domain or 'onnx'}) is not supported"
+            f"node {name!r}: quantizer {op} ({node.domain or 'onnx'}) is not supported"
         )
 
     def _matvec(self, node: onnx.NodeProto):
@@ -584,7 +611,7 @@ class _Importer:
         real = accs[:, None].astype(np.float64) * (p.in_values.scale * p.weight_scale[None, :])
         return real.astype(np.float32)
 
-    def _derive_thresholds(self, act: _Act, node: onnx.NodeProto, apply: str,
+    def _derive_thresholds(self, act: _Act, node: onnx.NodeProto, quantizer: Quantizer,
                            values: ValueSet) -> Thresholds:
         p = act.pending
         accs = self._reachable(p)
@@ -594,10 +621,7 @@ class _Importer:
         name = self._name(node)
         if np.isnan(pre).any():
             raise UnsupportedError(f"node {name!r}: its input is NaN for some accumulator values")
-        if apply == "sign":
-            index = (np.sign(pre) + 1).astype(np.int64)  # -1, 0, +1 -> 0, 1, 2
-        else:
-            index = (pre >= 0).astype(np.int64)
+        index = quantizer.index(pre).astype(np.int64)
         direction = np.ones(index.shape[1], dtype=np.int8)
         up = np.all(np.diff(index, axis=0) >= 0, axis=0)
         down = np.all(np.diff(index, axis=0) <= 0, axis=0)
@@ -609,7 +633,7 @@ class _Importer:
             )
         direction[~up] = -1
         levels = len(values.levels)
-        if apply == "sign" and not np.any(index == 1):
+        if quantizer.kind == "sign" and not np.any(index == 1):
             # Sign never yields 0 here: the tensor is bipolar.
             index = index // 2
             levels, values = 2, BIPOLAR

@@ -56,9 +56,7 @@ def binary_dot(a_words: np.ndarray, w_words: np.ndarray, k: int) -> np.ndarray:
 def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
     """The host-side input stage: float input ``(N, *shape)`` → level indices ``(N, K)`` uint8."""
     pre = run_float_model(stage.prefix, x, what=stage.tensor).reshape(len(x), -1)
-    if stage.quantizer == "sign":
-        return (np.sign(pre) + 1).astype(np.uint8)
-    return (pre >= 0).view(np.uint8)
+    return stage.quantizer.index(pre)
 
 
 class _Compiled:

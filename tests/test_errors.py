@@ -61,21 +61,42 @@ def test_unsupported_attribute_names_the_node(tmp_path):
     assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'fc0'", "alpha=2.0")
 
 
-def test_unsupported_quantizer_names_the_node(tmp_path):
-    model = binary_mlp((16, 8, 4))
+def _quant_activation(model, zero=0.0, bits=4.0, scale_name="one"):
     model.graph.initializer.extend([
-        numpy_helper.from_array(np.float32(0), "zero"),
-        numpy_helper.from_array(np.float32(4), "four"),
+        numpy_helper.from_array(np.float32(zero), "zero"),
+        numpy_helper.from_array(np.float32(bits), "bits"),
     ])
     for node in model.graph.node:
         if node.name == "quant_a1":
             node.op_type = "Quant"
-            node.input.extend(["zero", "four"])
+            node.input[1] = scale_name
+            node.input.extend(["zero", "bits"])
             node.attribute.extend([helper.make_attribute("signed", 0),
                                    helper.make_attribute("narrow", 0),
                                    helper.make_attribute("rounding_mode", "ROUND")])
-    assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'quant_a1'", "bit_width=4",
+    return model
+
+
+def test_unsupported_quantizer_names_the_node(tmp_path):
+    model = _quant_activation(binary_mlp((16, 8, 4)), zero=0.5)
+    assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'quant_a1'", "zero point 0.5")
+
+
+def test_per_channel_activation_scale_is_not_supported_yet(tmp_path):
+    model = binary_mlp((16, 8, 4))
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(8, np.float32), "scales"))
+    model = _quant_activation(model, scale_name="scales")
+    assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'quant_a1'", "per-channel",
                       "not supported yet")
+
+
+def test_multibit_activations_import_and_the_hardware_flow_refuses_them(tmp_path):
+    path = _save(tmp_path, _quant_activation(binary_mlp((16, 8, 4))))
+    proc = run_cli("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    assert "15" in proc.stdout.splitlines()[-2]  # 4-bit: 15 threshold levels for fc0
+    assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "'fc0'", "int[0..15]",
+                      "not supported in hardware yet")
 
 
 def test_unknown_quantizer_op_names_the_node(tmp_path):
@@ -83,12 +104,7 @@ def test_unknown_quantizer_op_names_the_node(tmp_path):
     assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'quant_a1'", "Trunc")
 
 
-@pytest.mark.parametrize("values,kind", [
-    ([0.0, 1.0, -1.0], "ternary"),
-    ([0.5, -2.0, 1.0, -0.25], "power-of-two"),
-    ([3.0, -1.0, 2.0, -7.0, 0.0, 5.0], "multi-bit integer"),
-])
-def test_weight_kinds_are_recognized_and_rejected_for_now(tmp_path, values, kind):
+def _with_weights(values, seed=0):
     model = binary_mlp((16, 8, 4))
     for node in model.graph.node:
         if node.name == "quant_w0":
@@ -97,10 +113,34 @@ def test_weight_kinds_are_recognized_and_rejected_for_now(tmp_path, values, kind
             del node.input[1:]
     for init in model.graph.initializer:
         if init.name == "w0":
-            w = np.random.default_rng(0).choice(np.array(values, dtype=np.float32), (16, 8))
+            w = np.random.default_rng(seed).choice(np.array(values, dtype=np.float32), (16, 8))
             init.CopyFrom(numpy_helper.from_array(w, "w0"))
-    assert_user_error(run_cli("inspect", _save(tmp_path, model)), "'fc0'", kind,
-                      "not supported yet")
+    return model
+
+
+@pytest.mark.parametrize("values,kind", [
+    ([0.0, 1.0, -1.0], "ternary"),
+    ([0.5, -2.0, 1.0, -0.25], "pow2"),
+    ([3.0, -1.0, 2.0, -7.0, 0.0, 5.0], "int"),
+])
+def test_weight_kinds_are_recognized_and_the_hardware_flow_refuses_them(tmp_path, values, kind):
+    path = _save(tmp_path, _with_weights(values))
+    proc = run_cli("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("fc0 "))
+    assert row[1] == kind
+    assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "'fc0'", kind,
+                      "not supported in hardware yet")
+
+
+def test_asymmetric_ternary_weights_are_not_supported_yet(tmp_path):
+    path = _save(tmp_path, _with_weights([0.0, 0.75, -0.5]))
+    assert_user_error(run_cli("inspect", path), "'fc0'", "asymmetric ternary", "not supported yet")
+
+
+def test_weights_off_any_integer_grid_are_refused(tmp_path):
+    path = _save(tmp_path, _with_weights([0.1, 0.1 * np.pi, -0.37, 1.0]))
+    assert_user_error(run_cli("inspect", path), "'fc0'", "uniform integer grid")
 
 
 def test_missing_model_file(tmp_path):

@@ -30,6 +30,23 @@ def test_tfc_1w1a_accuracy_on_all_10000_images(tfc_model, mnist_test):
 
 
 @pytest.mark.parametrize("name", ["TFC_1W2A", "TFC_2W2A"])
-def test_multibit_tfc_is_recognized_and_rejected_for_now(tfc_model, name):
-    with pytest.raises(NotSupportedYet, match=r"node 'Quant_\d+': Quant activation .*bit_width=2"):
-        import_model(tfc_model(name))
+def test_multibit_tfc_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mnist_test, name):
+    """2-bit narrow activations ({-1, 0, 1}: two thresholds per channel), binary (1W2A) or
+    ternary (2W2A) weights, 2-bit input quantizer."""
+    path = tfc_model(name)
+    images, _ = mnist_test
+    x = images[:1000]
+    net = import_model(path)
+    assert all(layer.activation.levels == 2 for layer in net.layers[:-1])
+    y, inter = reference.run(net, x, intermediates=True)
+    hidden = [layer.activation.tensor for layer in net.layers[:-1]]
+    y_q, tensors_q = qonnx_run(path, x, hidden)
+    assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+@pytest.mark.parametrize("name", ["TFC_1W2A", "TFC_2W2A"])
+def test_multibit_tfc_is_refused_by_the_hardware_flow_for_now(tfc_model, name):
+    from lowbit.sim.perf import check_supported
+
+    with pytest.raises(NotSupportedYet, match="not supported in hardware yet"):
+        check_supported(import_model(tfc_model(name)))
