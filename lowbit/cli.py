@@ -59,8 +59,8 @@ def _cmd_compile(args) -> int:
 
     net = import_model(args.model)
     folding = _folding(args, net)
-    report = compile_model(net, args.out, folding, protect=(args.model, args.folding),
-                           clock_mhz=args.clock_mhz, family=args.family, progress=_progress)
+    report, _ = compile_model(net, args.out, folding, protect=(args.model, args.folding),
+                              clock_mhz=args.clock_mhz, family=args.family, progress=_progress)
     print(f"II {report['ii_cycles']} cycles, latency {report['latency_cycles']} cycles, "
           f"{report['frames_per_s_at_clock']:,.0f} frames/s at {args.clock_mhz:g} MHz, "
           f"~{report['estimated_luts']:,} LUTs (estimate)")
@@ -192,10 +192,11 @@ def _cmd_demo(args) -> int:
     print(f"      {len(x):,} frames in {seconds:.3f} s: {len(x) / seconds:,.0f} frames/s")
     folding = resolve_folding(net, "auto", lut_budget=3000)
     print(f"[4/5] compiling to Verilog in {out / 'hw'} (auto folding, 3,000-LUT budget)")
-    compile_model(net, out / "hw", folding, progress=_progress)
+    _, generated = compile_model(net, out / "hw", folding, progress=_progress)
     frames = 200
     print(f"[5/5] Verilator: {frames} frames through the RTL")
-    y_rtl, _, result, perf = run_rtl(net, folding, x[:frames], progress=_progress)
+    y_rtl, _, result, perf = run_rtl(net, folding, x[:frames], generated=generated,
+                                     progress=_progress)
     same = np.array_equal(y_rtl, y[:frames])
     print(format_table(perf_rows(perf), PERF_COLUMNS))
     ii, lat = result.ii_cycles(perf.out_beats), result.latency_cycles(perf.in_beats, perf.out_beats)

@@ -111,17 +111,19 @@ def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int 
 
 def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,
             stall_out: float = 0.0, seed: int = 1, bench: str = "cpp", family: str = "ice40",
-            progress=None):
+            generated=None, progress=None):
     """Run frames through the Verilated design. Returns (outputs, accumulators or class indices,
-    RtlResult, NetworkPerf)."""
+    RtlResult, NetworkPerf). ``generated`` is ``generate(net, folding, family)`` if already made."""
     from lowbit.export.verilog import generate
     from lowbit.sim import host, rtl
     from lowbit.sw.reference import check_input
 
     x = check_input(net, x)
-    if progress:
-        progress("generating Verilog")
-    verilog, top = generate(net, folding, family)
+    if generated is None:
+        if progress:
+            progress("generating Verilog")
+        generated = generate(net, folding, family)
+    verilog, top = generated
     perf = top.perf
     beats = host.input_beats(net, perf, x)
     result = rtl.simulate(verilog, beats, len(x) * perf.out_beats, in_width=perf.in_width,
@@ -196,8 +198,10 @@ def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> st
 
 
 def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tuple = (),
-                  clock_mhz: float = 100.0, family: str = "ice40", progress=print) -> dict:
-    """Write lowbit_top.v, folding.json, report.json and report.md into ``out``."""
+                  clock_mhz: float = 100.0, family: str = "ice40", progress=print) -> tuple:
+    """Write lowbit_top.v, folding.json, report.json and report.md into ``out``.
+
+    Returns the report and ``(verilog, top)`` for :func:`run_rtl` to reuse."""
     import json
 
     from lowbit.export.verilog import generate
@@ -233,7 +237,7 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
     for name, text in files.items():
         _write_atomic(out / name, text)
     progress(f"wrote {', '.join(str(out / n) for n in names)} ({seconds:.1f} s)")
-    return report
+    return report, (verilog, top)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -116,9 +116,6 @@ class NetworkPerf:
     label_select: bool = False
     notes: tuple[str, ...] = field(default=())
 
-    def frames_per_s(self, clock_hz: float) -> float:
-        return clock_hz / self.ii_cycles
-
     def to_json(self) -> dict:
         return {
             "ii_cycles": self.ii_cycles,

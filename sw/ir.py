@@ -69,10 +69,6 @@ class ValueSet:
         """Bits needed to carry one element (an index into ``levels``)."""
         return max(1, math.ceil(math.log2(len(self.levels))))
 
-    @property
-    def max_abs(self) -> int:
-        return max(abs(v) for v in self.levels)
-
     def describe(self) -> str:
         if self.bipolar:
             return "bipolar"
@@ -291,10 +287,6 @@ class MatVec:
         while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
             bits += 1
         return bits
-
-    @property
-    def out_values(self) -> ValueSet | None:
-        return self.activation.out if self.activation is not None else None
 
     @property
     def weight_memory_bits(self) -> int:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import onnx
+import pytest
 from lowbit.sw.synthetic import binary_mlp
 from oracles import qonnx_run
 
@@ -53,3 +54,12 @@ def test_run_on_tfc_matches_qonnx(tmp_path, tfc_model, mnist_test):
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
                                   qonnx_run(tfc_model("TFC_1W1A"), images[:50])[0])
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_the_rtl_matches(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "demo", "-o", str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "RTL outputs == reference on 200 frames" in proc.stdout
+    assert (tmp_path / "d" / "hw" / "lowbit_top.v").is_file()
