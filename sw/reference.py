@@ -12,6 +12,7 @@ the layer's :class:`~lowbit.sw.ir.OutputTail` table, which holds the model's own
 from __future__ import annotations
 
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -95,6 +96,16 @@ def _next_operand(stage: _Compiled | None, index: np.ndarray):
     return index
 
 
+_STAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stages(net: Network) -> list[_Compiled]:
+    """Each layer's packed operands, prepared once per network."""
+    if net not in _STAGES:
+        _STAGES[net] = [_Compiled(layer) for layer in net.layers]
+    return _STAGES[net]
+
+
 def _run_chunk(net: Network, stages: list[_Compiled], x: np.ndarray, keep: dict | None):
     index = quantize_input(net.input, x)
     if keep is not None:
@@ -141,7 +152,7 @@ def run(net: Network, x, *, intermediates: bool = False, threads: int | None = N
     every integer tensor by ONNX name (levels, int8) and every accumulator (``"<node>:acc"``).
     """
     x = check_input(net, x)
-    stages = [_Compiled(layer) for layer in net.layers]
+    stages = _stages(net)
     chunks = [x[i : i + CHUNK] for i in range(0, len(x), CHUNK)] or [x]
     keeps = [{} if intermediates else None for _ in chunks]
     workers = threads or min(len(chunks), os.cpu_count() or 1)

@@ -136,3 +136,20 @@ def test_ternary_sign_input_is_refused_by_the_hardware_flow(tmp_path):
     onnx.save(m, path)
     assert_user_error(lowbit("compile", path, "-o", tmp_path / "o"), "'quant_in'", "ternary",
                       "not supported in hardware yet")
+
+
+def test_compile_out_that_is_a_file_is_refused(tmp_path, model):
+    (tmp_path / "taken").write_text("mine")
+    assert_user_error(lowbit("compile", model, "-o", tmp_path / "taken"), "-o", "not a folder")
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_run_engine_rtl_refuses_a_label_select_folding(tmp_path, model):
+    np.save(tmp_path / "x.npy", np.zeros((2, 32), np.float32))
+    folding = tmp_path / "f.json"
+    folding.write_text(json.dumps({"layers": [{"pe": 1, "simd": 1}, {"pe": 1, "simd": 1}],
+                                   "label_select": True}))
+    proc = lowbit("run", model, "--inputs", tmp_path / "x.npy", "--out", tmp_path / "y.npy",
+                  "--engine", "rtl", "--folding", folding)
+    assert_user_error(proc, "--engine rtl", "label_select")
+    assert not (tmp_path / "y.npy").exists()
