@@ -71,7 +71,7 @@ def _cmd_synth(args) -> int:
     import json
 
     from lowbit.export.synth import TARGETS, synthesize
-    from lowbit.flows import resolve_folding
+    from lowbit.flows import output_folder, resolve_folding
     from lowbit.sim.perf import analyze
     from lowbit.sw.onnx_import import import_model
 
@@ -85,11 +85,7 @@ def _cmd_synth(args) -> int:
                               clock_mhz=args.clock_mhz, family=family,
                               bram_budget=target.bram_blocks if target and target.luts else None)
     perf = analyze(net, folding)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        from lowbit.errors import InputFileError
-
-        raise InputFileError(f"-o {out}: exists and is not a folder")
+    out = output_folder(args.out)
     progress = None if args.json else _progress
     result = synthesize(net, folding, args.target, out=out, clock_mhz=args.clock_mhz,
                         progress=progress)
@@ -207,18 +203,20 @@ def _cmd_demo(args) -> int:
     return 0 if same and ii == perf.ii_cycles and lat == perf.latency_cycles else 1
 
 
-def _folding_options(p) -> None:
+def _folding_options(p, *, clock_mhz: float = 100.0, budget: str = "5000",
+                     family: bool = True) -> None:
     p.add_argument("--folding", default="auto",
                    help="auto (default) or a folding JSON file (see folding.json from compile)")
     p.add_argument("--lut-budget", type=int, default=None,
-                   help="auto: fastest folding within this many estimated LUTs (default 5000)")
+                   help=f"auto: fastest folding within this many estimated LUTs (default {budget})")
     p.add_argument("--fps", type=float, default=None,
-                   help="auto: cheapest folding reaching this many frames/s")
-    p.add_argument("--clock-mhz", type=float, default=100.0,
-                   help="clock assumed for frames/s (default 100)")
-    p.add_argument("--family", choices=["ice40", "ecp5"], default="ice40",
-                   help="FPGA family the popcount structure is built for (default ice40); "
-                        "cycles are the same for both")
+                   help="auto: cheapest folding reaching this many frames/s at --clock-mhz")
+    p.add_argument("--clock-mhz", type=float, default=clock_mhz,
+                   help=f"clock to assume (and, for synth, constrain) (default {clock_mhz:g})")
+    if family:
+        p.add_argument("--family", choices=["ice40", "ecp5"], default="ice40",
+                       help="FPGA family the popcount structure is built for (default ice40); "
+                            "cycles are the same for both")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,14 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True,
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-45k, ecp5-85k or asic")
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--folding", default="auto",
-                   help="auto (default: fastest that fits the target) or a folding JSON file")
-    p.add_argument("--lut-budget", type=int, default=None,
-                   help="auto: estimated-LUT budget (default 80%% of the target's LUTs)")
-    p.add_argument("--fps", type=float, default=None,
-                   help="auto: cheapest folding reaching this many frames/s at --clock-mhz")
-    p.add_argument("--clock-mhz", type=float, default=12.0,
-                   help="clock to constrain and to assume for --fps (default 12)")
+    _folding_options(p, clock_mhz=12.0, budget="80%% of the target's LUTs", family=False)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_synth)
 

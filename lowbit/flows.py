@@ -14,7 +14,7 @@ from lowbit.sw.ir import Network
 
 __all__ = [
     "inspect_rows", "format_table", "load_inputs", "save_outputs", "run_model", "resolve_folding",
-    "run_rtl", "compile_model", "perf_rows", "report_markdown",
+    "run_rtl", "compile_model", "perf_rows", "report_markdown", "output_folder",
 ]
 
 
@@ -206,9 +206,7 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
 
     from lowbit.export.verilog import generate
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputFileError(f"-o {out}: exists and is not a folder")
+    out = output_folder(out)
     names = ["lowbit_top.v", "folding.json", "report.json", "report.md"]
     for p in protect:
         if p and Path(p).exists() and any(
@@ -238,6 +236,14 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
         _write_atomic(out / name, text)
     progress(f"wrote {', '.join(str(out / n) for n in names)} ({seconds:.1f} s)")
     return report, (verilog, top)
+
+
+def output_folder(out: str | os.PathLike) -> Path:
+    """The ``-o`` folder; refuses a path that is an existing file (never overwritten)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"-o {out}: exists and is not a folder")
+    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:
