@@ -1,15 +1,18 @@
-"""TFC_1W1A in RTL on MNIST: outputs == reference and measured cycles == model, per folding.
+"""The TFC networks in RTL on MNIST: outputs == reference and measured cycles == model.
 
-Runs auto folding and three fixed foldings on ``--images`` test images (default 1,000) with the
-Verilator C++ harness. Writes bench/results/tfc_rtl.json.
+For each of ``--models`` (TFC_1W1A, TFC_1W2A, TFC_2W2A) runs auto folding and four fixed foldings
+on ``--images`` test images (default 1,000) with the Verilator C++ harness (the fully folded
+one on a tenth of them). Writes bench/results/tfc_rtl.json, keeping the entries of models not
+run this time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
-from _common import SHARED, require, write_result
+from _common import RESULTS, SHARED, require, write_result
 from lowbit.sim.perf import Folding, LayerFolding, auto_folding
 from lowbit.sw import reference
 from lowbit.sw.datasets import load_mnist_idx
@@ -28,19 +31,28 @@ FIXED = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--models", nargs="+", default=["TFC_1W1A", "TFC_1W2A", "TFC_2W2A"])
     args = parser.parse_args()
-    net = import_model(require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"))
     images, labels = load_mnist_idx(require(SHARED / "data" / "mnist"))
     x = (images[: args.images].astype(np.float32) / 255).reshape(-1, 1, 28, 28)
+    old = RESULTS / "tfc_rtl.json"
+    models = json.loads(old.read_text()).get("models", {}) if old.exists() else {}
+    for name in args.models:
+        models[name] = run_model(name, x)
+        write_result("tfc_rtl", {"models": models})
+
+
+def run_model(name: str, x: np.ndarray) -> list[dict]:
+    net = import_model(require(SHARED / "models" / "tfc" / f"{name}.onnx"))
     y_ref = reference.run(net, x)
     foldings = {"auto": auto_folding(net)}
-    for name, pairs in FIXED.items():
-        foldings[name] = Folding(tuple(LayerFolding(layer.name, pe, simd)
-                                       for layer, (pe, simd) in zip(net.layers, pairs)),
-                                 label_select=name.endswith("label-select"))
+    for folding_name, pairs in FIXED.items():
+        foldings[folding_name] = Folding(tuple(LayerFolding(layer.name, pe, simd)
+                                               for layer, (pe, simd) in zip(net.layers, pairs)),
+                                         label_select=folding_name.endswith("label-select"))
     rows = []
-    for name, folding in foldings.items():
-        frames = x if name != "fully-folded" else x[: max(3, args.images // 10)]
+    for folding_name, folding in foldings.items():
+        frames = x if folding_name != "fully-folded" else x[: max(3, len(x) // 10)]
         y, ints, result, perf = run_rtl(net, folding, frames)
         if folding.label_select:
             equal = bool(np.array_equal(ints, y_ref[: len(frames)].argmax(1)))
@@ -48,7 +60,9 @@ def main():
             equal = bool(np.array_equal(y, y_ref[: len(frames)]))
         measured = {"ii_cycles": result.ii_cycles(perf.out_beats),
                     "latency_cycles": result.latency_cycles(perf.in_beats, perf.out_beats)}
-        row = {"folding": name, "pe_simd": [(f.pe, f.simd) for f in folding.layers],
+        row = {"network": name, "folding": folding_name,
+               "engines": [lp.engine for lp in perf.layers],
+               "pe_simd": [(f.pe, f.simd) for f in folding.layers],
                "label_select": folding.label_select, "images": len(frames),
                "outputs_equal_reference": equal,
                "model": {"ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles},
@@ -59,7 +73,7 @@ def main():
                "cycles_per_s": round(result.cycles / result.seconds)}
         rows.append(row)
         print(row, flush=True)
-    write_result("tfc_rtl", {"model": "TFC_1W1A", "runs": rows})
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The network top: the IR's layers as a chain of units, built from a folding.
 
 The float → integer step of the input quantizer happens on the host
-(:func:`lowbit.sw.reference.quantize_input`); the hardware takes the quantized input bits,
-``simd`` of layer 0 per beat, bit ``j`` of beat ``b`` being input element ``b·simd + j`` (1 ↔ +1).
-The output is the last layer's signed accumulators, ``pe`` per beat, or one class index per frame
-when the folding asks for a label-select stage. The host maps accumulators to the model's float
+(:func:`lowbit.sw.reference.quantize_input`); the hardware takes the quantized input as level
+indices of ``in_bits`` each, ``simd`` of layer 0 per beat, bits ``[j·in_bits, (j+1)·in_bits)`` of
+beat ``b`` being input element ``b·simd + j`` (for bipolar inputs one bit, 1 ↔ +1). Between
+layers the same packing carries output level indices. The output is the last layer's signed
+accumulators, ``pe`` per beat, or one class index per frame when the folding asks for a
+label-select stage. The host maps accumulators to the model's float
 output with the layer's :class:`~lowbit.sw.ir.OutputTail`.
 """
 
@@ -16,10 +18,11 @@ import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from lowbit.sim.perf import Folding, NetworkPerf, acc_bits, analyze
+from lowbit.sim.perf import Folding, NetworkPerf, analyze, in_lane_value
 from lowbit.sw.ir import MatVec, Network
 
 from .label_select import LabelSelect
+from .mvau import MVAU
 from .mvtu import MVTU
 
 __all__ = ["NetworkTop", "popcount_thresholds", "hardware_name", "FAMILIES"]
@@ -50,7 +53,8 @@ def popcount_thresholds(layer: MatVec) -> tuple[np.ndarray, np.ndarray]:
 
 
 class NetworkTop(wiring.Component):
-    """All layers of a binary network, streaming.
+    """All layers of a network, streaming: XNOR-popcount layers on :class:`MVTU`, the others on
+    :class:`MVAU`.
 
     Members
     -------
@@ -72,15 +76,23 @@ class NetworkTop(wiring.Component):
         m = Module()
         units = []
         in_width = self.perf.in_width
-        for k, (layer, f, lp) in enumerate(zip(self.net.layers, self.folding.layers,
-                                                self.perf.layers)):
-            if layer.activation is not None:
-                t, ge = popcount_thresholds(layer)
+        for k, (layer, f, lp, schedule) in enumerate(zip(
+                self.net.layers, self.folding.layers, self.perf.layers, self.perf.schedules)):
+            act = layer.activation
+            if lp.engine == "xnor":
+                t, ge = popcount_thresholds(layer) if act is not None else (None, None)
+                unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
+                            thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages,
+                            popcount_style=FAMILIES[self.family])
             else:
-                t, ge = None, None
-            unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
-                        thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages,
-                        popcount_style=FAMILIES[self.family])
+                scale, offset = in_lane_value(layer.in_values)
+                unit = MVAU(layer.weights, engine=lp.engine, pe=f.pe, simd=f.simd,
+                            in_bits=lp.in_bits, in_width=in_width, in_scale=scale,
+                            in_offset=offset, schedule=schedule,
+                            thresholds=None if act is None else act.thresholds,
+                            direction=None if act is None else act.direction,
+                            out_bits=lp.out_lane_bits, acc_bits=lp.out_lane_bits,
+                            stages=lp.popcount_stages)
             m.submodules[hardware_name(k, layer.name)] = unit
             units.append(unit)
             in_width = lp.out_width
@@ -90,7 +102,7 @@ class NetworkTop(wiring.Component):
         last = units[-1]
         if self.folding.label_select:
             select = LabelSelect(self.net.layers[-1].out_features, self.folding.layers[-1].pe,
-                                 acc_bits(self.net.layers[-1].in_features))
+                                 self.perf.layers[-1].out_lane_bits)
             m.submodules.label_select = select
             wiring.connect(m, last.o, select.i)
             last = select

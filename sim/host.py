@@ -6,7 +6,7 @@ import numpy as np
 from lowbit.sw.ir import Network
 from lowbit.sw.reference import check_input, quantize_input
 
-from .perf import NetworkPerf, acc_bits
+from .perf import NetworkPerf
 
 __all__ = ["input_beats", "beats_to_ints", "decode_outputs", "beat_bytes"]
 
@@ -18,10 +18,14 @@ def beat_bytes(width: int) -> int:
 def input_beats(net: Network, perf: NetworkPerf, x) -> np.ndarray:
     """Float frames ``(N, *input_shape)`` → ``(N, in_beats, bytes)`` uint8, little-endian beats.
 
-    The float → bit step is the host-side input quantizer (the same function the reference runs).
+    The float → level-index step is the host-side input quantizer (the same function the
+    reference runs); element ``i`` takes bits ``[i·in_bits, (i+1)·in_bits)`` of the frame.
     """
-    bits = quantize_input(net.input, check_input(net, x)).astype(bool)  # (N, MW), 1 ↔ +1
-    n = len(bits)
+    index = quantize_input(net.input, check_input(net, x))  # (N, MW) level indices
+    n = len(index)
+    per = perf.layers[0].in_bits
+    bits = np.unpackbits(index[:, :, None], axis=2, bitorder="little")[:, :, :per]
+    bits = bits.reshape(n, -1)  # element i at bits [i·per, (i+1)·per)
     width, beats = perf.in_width, perf.in_beats
     nbytes = beat_bytes(width)
     out = np.zeros((n, beats, nbytes), dtype=np.uint8)
@@ -54,7 +58,7 @@ def decode_outputs(net: Network, perf: NetworkPerf, beats: np.ndarray):
         index = np.array(beats_to_ints(beats), dtype=np.int64) & ((1 << perf.out_width) - 1)
         return None, index
     pe = perf.layers[-1].pe
-    accs = _lanes(beats, pe, acc_bits(last.in_features)).reshape(-1, last.out_features)
+    accs = _lanes(beats, pe, perf.layers[-1].out_lane_bits).reshape(-1, last.out_features)
     tail = last.tail
     col = (accs - tail.acc_min) // tail.acc_step
     y = tail.table[np.arange(last.out_features)[None, :], col]

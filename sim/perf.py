@@ -16,6 +16,12 @@ Per binary layer (see :class:`lowbit.hw.mvtu.MVTU`), with ``NF = MH/PE``, ``SF =
 - two input banks let the next frame arrive during the computation, so a layer's initiation
   interval is ``max(IB, NF·SF)`` and the network's is the largest of its layers'.
 
+Other layers (multi-bit activations, ternary, power-of-two and integer weights) run on
+:class:`lowbit.hw.mvau.MVAU`, which follows a compile-time *schedule* (:func:`layer_schedule`):
+neuron fold ``nf`` takes ``steps[nf]`` cycles instead of ``SF``, fewer when zero weights are
+skipped, and its datapath is one register deeper (output beat ``nf`` leaves ``cum_steps(nf+1) + 2
++ P`` cycles after the first step). ``D`` below is that depth: 1 for XNOR-popcount, 2 otherwise.
+
 FIFOs between layers: none are needed. Each unit's second input bank holds a whole frame, and a
 unit whose output waits freezes without losing state, so back-pressure only slows the faster
 layers to the bottleneck's pace; the depths reported are 0.
@@ -29,6 +35,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+from lowbit.hw.adder import adder_levels
 from lowbit.hw.mvtu import accumulator_bits as acc_bits
 from lowbit.hw.weights import weight_storage
 from lowbit.sw.ir import MatVec, Network, WeightKind
@@ -50,6 +58,13 @@ __all__ = [
     "estimate_luts",
     "divisors",
     "bram_blocks",
+    "Schedule",
+    "layer_schedule",
+    "engine",
+    "ENGINES",
+    "tree_levels",
+    "out_lane_bits",
+    "in_lane_value",
 ]
 
 
@@ -59,12 +74,14 @@ class FoldingError(LowbitError):
 
 @dataclass(frozen=True)
 class LayerFolding:
-    """PE (output channels per cycle), SIMD (input lanes per cycle), popcount pipeline stages."""
+    """PE (output channels per cycle), SIMD (input lanes per cycle), pipeline stages in the
+    popcount or adder tree, and whether zero weights are skipped (layers with zero weights)."""
 
     name: str
     pe: int
     simd: int
     popcount_stages: int | None = None  # None: default_popcount_stages(simd)
+    zero_skip: bool | None = None  # None: skip zeros (a compacted schedule)
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,12 @@ class LayerPerf:
     in_beats: int
     in_width: int
     out_width: int
-    cycles_per_frame: int  # NF·SF compute steps
+    engine: str  # ENGINES
+    in_bits: int  # bits per input element (a level index)
+    out_lane_bits: int  # bits per output lane: a level index, or a signed accumulator
+    zero_weights: float  # fraction of the weights that are 0
+    dense_cycles: int  # NF·SF: compute steps without zero skipping
+    cycles_per_frame: int  # compute steps of the schedule (== dense_cycles unless zeros skipped)
     ii_cycles: int
     start_cycle: int  # first compute step of frame 0
     first_out_cycle: int
@@ -115,6 +137,7 @@ class NetworkPerf:
     estimated_luts: int
     label_select: bool = False
     notes: tuple[str, ...] = field(default=())
+    schedules: tuple[Schedule, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -130,25 +153,126 @@ class NetworkPerf:
         }
 
 
+ENGINES = ("xnor", "addsub", "ternary", "shift", "multiply")
+
+
+def engine(layer: MatVec) -> str:
+    """The datapath a layer runs on, from its weight kind (decided in import) and value sets.
+
+    ``xnor``: binary weights on bipolar inputs into a sign or the output (XNOR-popcount, MVTU);
+    ``addsub``: binary weights otherwise (add or subtract each input level); ``ternary``: zero,
+    +a or −b (zero-skip); ``shift``: ±2^e or zero (shift-add); ``multiply``: integer weights.
+    """
+    kind = layer.weight_kind
+    act = layer.activation
+    if (kind is WeightKind.BINARY and layer.in_values.bipolar
+            and (act is None or act.out.bipolar)):
+        return "xnor"
+    if kind is WeightKind.BINARY:
+        return "addsub"
+    if kind is WeightKind.TERNARY:
+        return "ternary" if _ternary_magnitudes(layer) is not None else "multiply"
+    if kind is WeightKind.POW2:
+        return "shift"
+    return "multiply"
+
+
+def _ternary_magnitudes(layer: MatVec) -> tuple[int, int] | None:
+    """``(a, b)`` when every weight is 0, +a or −b with one ``a`` and ``b`` for the layer."""
+    w = layer.weights
+    pos, neg = np.unique(w[w > 0]), np.unique(-w[w < 0])
+    if len(pos) > 1 or len(neg) > 1:
+        return None
+    return (int(pos[0]) if len(pos) else 1), (int(neg[0]) if len(neg) else 1)
+
+
+def _contiguous(values) -> bool:
+    levels = values.levels
+    return values.bipolar or list(levels) == list(range(levels[0], levels[-1] + 1))
+
+
 def check_supported(net: Network) -> None:
     """Refuse what the hardware does not implement yet, naming the layer."""
-    if not net.input.out.bipolar:
+    if not _contiguous(net.input.out):
         raise NotSupportedYet(
-            f"input quantizer {net.input.name!r}: {net.input.out.describe()} inputs are not "
-            f"supported in hardware yet (bipolar only)"
+            f"input quantizer {net.input.name!r}: levels {net.input.out.levels} are not "
+            f"supported in hardware (bipolar or consecutive integers only)"
         )
     for layer in net.layers:
-        if layer.weight_kind is not WeightKind.BINARY or not layer.in_values.bipolar:
-            raise NotSupportedYet(
-                f"layer {layer.name!r}: {layer.weight_kind.value} weights on "
-                f"{layer.in_values.describe()} inputs are not supported in hardware yet"
-            )
         act = layer.activation
-        if act is not None and not act.out.bipolar:
+        if act is not None and not _contiguous(act.out):
             raise NotSupportedYet(
-                f"layer {layer.name!r}: {act.out.describe()} activations are not supported in "
-                f"hardware yet (bipolar only)"
+                f"layer {layer.name!r}: activation levels {act.out.levels} are not supported in "
+                f"hardware (bipolar or consecutive integers only)"
             )
+        if layer.in_values.bits > 8:
+            raise NotSupportedYet(f"layer {layer.name!r}: inputs of {layer.in_values.bits} bits "
+                                  f"are not supported in hardware (8 at most)")
+
+
+def in_lane_value(values) -> tuple[int, int]:
+    """``(a, lo)`` with element value ``a·index + lo``: (2, −1) for bipolar, (1, levels[0])."""
+    return (2, -1) if values.bipolar else (1, values.levels[0])
+
+
+def out_lane_bits(layer: MatVec) -> int:
+    """Bits of one output lane: a level index, or the signed accumulator of the last layer."""
+    if layer.activation is not None:
+        return layer.activation.out.bits
+    return acc_bits(layer.in_features) if engine(layer) == "xnor" else layer.acc_bits
+
+
+def tree_levels(layer: MatVec, simd: int) -> int:
+    """Register positions in the layer's popcount or adder tree (the most pipeline stages)."""
+    from lowbit.hw.popcount import popcount_levels
+
+    if engine(layer) == "xnor":
+        return popcount_levels(simd)
+    return max(1, adder_levels(simd))
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """The compute steps of one layer, fixed at compile time.
+
+    Neuron fold ``nf`` takes ``steps[nf]`` consecutive steps. At step ``t`` input lane ``l``
+    reads synapse fold ``select[t, l]`` (element ``select[t, l]·simd + l``) when ``active[t, l]``;
+    an inactive lane contributes 0. Without zero skipping ``steps[nf] = SF`` and lane ``l`` reads
+    fold ``t − start(nf)``. With it, each lane walks only the folds where some weight of the
+    neuron fold's ``pe`` rows is non-zero, so ``steps[nf]`` is the busiest lane's count (at least
+    1); every weight of a skipped position is 0, so nothing is lost.
+    """
+
+    steps: tuple[int, ...]
+    select: np.ndarray  # (T, simd) int
+    active: np.ndarray  # (T, simd) bool
+    dense: bool  # no position skipped: the plain NF × SF order
+
+    @property
+    def cycles(self) -> int:
+        return sum(self.steps)
+
+
+def layer_schedule(layer: MatVec, pe: int, simd: int, zero_skip: bool | None = True) -> Schedule:
+    mh, mw = layer.out_features, layer.in_features
+    nf, sf = mh // pe, mw // simd
+    needed = (layer.weights.reshape(nf, pe, sf, simd) != 0).any(axis=1)  # (NF, SF, SIMD)
+    counts = needed.sum(axis=1)  # (NF, SIMD)
+    if zero_skip is False or engine(layer) == "xnor" or counts.min() == sf:
+        select = np.tile(np.arange(sf), nf)[:, None].repeat(simd, axis=1)
+        return Schedule((sf,) * nf, select, np.ones_like(select, dtype=bool), True)
+    steps = np.maximum(counts.max(axis=1), 1)
+    total = int(steps.sum())
+    select = np.zeros((total, simd), dtype=np.int64)
+    active = np.zeros((total, simd), dtype=bool)
+    t0 = 0
+    for n in range(nf):
+        for lane in range(simd):
+            folds = np.flatnonzero(needed[n, :, lane])
+            select[t0:t0 + len(folds), lane] = folds
+            active[t0:t0 + len(folds), lane] = True
+        t0 += int(steps[n])
+    return Schedule(tuple(int(v) for v in steps), select, active, False)
 
 
 def divisors(n: int) -> list[int]:
@@ -156,7 +280,8 @@ def divisors(n: int) -> list[int]:
 
 
 def default_popcount_stages(simd: int) -> int:
-    """One register in the popcount tree per 32 lanes, at most 3: keeps fmax for wide SIMD."""
+    """One register in the popcount (or adder) tree per 32 lanes, at most 3: keeps fmax for wide
+    SIMD."""
     return min(3, (simd - 1) // 32)
 
 
@@ -175,7 +300,7 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
     for k, entry in enumerate(data["layers"]):
         if not isinstance(entry, dict):
             raise FoldingError(f"--folding {path}: layers[{k}] must be an object")
-        unknown = set(entry) - {"name", "pe", "simd", "popcount_stages"}
+        unknown = set(entry) - {"name", "pe", "simd", "popcount_stages", "zero_skip"}
         if unknown:
             raise FoldingError(f"--folding {path}: layers[{k}] has unknown keys {sorted(unknown)}")
         try:
@@ -184,6 +309,7 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
                 pe=_int(entry, "pe"), simd=_int(entry, "simd"),
                 popcount_stages=(None if entry.get("popcount_stages") is None
                                  else _int(entry, "popcount_stages")),
+                zero_skip=_bool(entry, "zero_skip", path, k),
             ))
         except (TypeError, ValueError):
             raise FoldingError(f"--folding {path}: layers[{k}]: pe, simd and popcount_stages "
@@ -191,6 +317,13 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
     folding = Folding(tuple(layers), bool(data.get("label_select", False)))
     validate_folding(net, folding)
     return folding
+
+
+def _bool(entry: dict, key: str, path, k: int) -> bool | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise FoldingError(f"--folding {path}: layers[{k}]: {key} must be true or false")
+    return value
 
 
 def _int(entry: dict, key: str) -> int:
@@ -215,12 +348,10 @@ def validate_folding(net: Network, folding: Folding) -> None:
         if f.simd < 1 or mw % f.simd:
             raise FoldingError(f"layer {layer.name!r}: simd={f.simd} must divide its {mw} inputs "
                                f"(MW % SIMD == 0); try one of {divisors(mw)}")
-        stages = _stages(f)
-        from lowbit.hw.popcount import popcount_levels
-
-        if not 0 <= stages <= popcount_levels(f.simd):
+        stages, levels = _stages(layer, f), tree_levels(layer, f.simd)
+        if not 0 <= stages <= levels:
             raise FoldingError(f"layer {layer.name!r}: popcount_stages={stages} must be "
-                               f"0..{popcount_levels(f.simd)} for simd={f.simd}")
+                               f"0..{levels} for simd={f.simd}")
     if folding.label_select:
         tail = net.layers[-1].tail
         same = (tail.table == tail.table[:1]).all()
@@ -233,8 +364,10 @@ def validate_folding(net: Network, folding: Folding) -> None:
             )
 
 
-def _stages(f: LayerFolding) -> int:
-    return default_popcount_stages(f.simd) if f.popcount_stages is None else f.popcount_stages
+def _stages(layer: MatVec, f: LayerFolding) -> int:
+    if f.popcount_stages is not None:
+        return f.popcount_stages
+    return min(default_popcount_stages(f.simd), tree_levels(layer, f.simd))
 
 
 # block RAM geometry: (bits per block, widest port, depth at the widest port)
@@ -251,48 +384,79 @@ def bram_blocks(depth: int, width: int, family: str = "ice40") -> int:
     return -(-width // port) * -(-rows * port // bits)
 
 
-def estimate_luts(layer: MatVec, pe: int, simd: int) -> int:
-    """A first resource estimate for one binary MVTU in iCE40 LUT4s.
+def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None) -> int:
+    """A first resource estimate for one unit in iCE40 LUT4s.
 
     XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
     are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3 from
-    block RAM; plus accumulator, threshold compare, the input bank read multiplexer and control.
-    Not yet calibrated against whole-design synthesis.
+    block RAM. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
+    adder bit per term bit. Then accumulator, threshold compares, the input bank read
+    multiplexer and control. ``cycles`` is the schedule length (default NF·SF). Not yet
+    calibrated against whole-design synthesis.
     """
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
-    fused = weight_storage(nf * sf) != "bram"
+    cycles = nf * sf if cycles is None else cycles
+    kind = engine(layer)
+    in_bits = layer.in_values.bits
     count = mw.bit_length()
-    per_pe = simd * (1.6 if fused else 2.3) + 2 * count + (0 if nf == 1 else count)
-    read_mux = 0 if sf == 1 else simd * min(2 * sf, 64) // 3
-    control = 12 + 2 * (math.ceil(math.log2(max(nf * sf, 2))))
+    if kind == "xnor":
+        fused = weight_storage(cycles) != "bram"
+        per_pe = simd * (1.6 if fused else 2.3) + 2 * count + (0 if nf == 1 else count)
+    else:
+        wbits = layer.weight_bits
+        exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
+        term = {"addsub": in_bits, "ternary": in_bits,
+                "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
+                "multiply": in_bits * wbits}[kind]
+        term_bits = in_bits + (exps if kind == "shift" else wbits if kind == "multiply" else 0)
+        lanes = simd
+        if cycles == 1:  # constants: zero weights vanish, the rest is wiring or constant logic
+            lanes = simd * float(np.count_nonzero(layer.weights)) / max(1, layer.weights.size)
+            term = 0 if kind in ("addsub", "ternary", "shift") else term / 2
+        acc = layer.acc_bits
+        thresholds = 0 if layer.activation is None else layer.activation.levels * acc
+        per_pe = lanes * (term + term_bits + 1) + 2 * acc + thresholds
+    read_mux = 0 if sf == 1 else simd * in_bits * min(2 * sf, 64) // 3
+    control = 12 + 2 * (math.ceil(math.log2(max(cycles, 2))))
     return int(round(pe * per_pe + read_mux + control))
 
 
 def analyze(net: Network, folding: Folding) -> NetworkPerf:
     """The exact cycle model of ``net`` under ``folding``."""
     validate_folding(net, folding)
-    layers = []
-    in_width = folding.layers[0].simd
-    in_beats = net.layers[0].in_features // in_width
+    layers, schedules = [], []
+    first = net.layers[0]
+    in_width = folding.layers[0].simd * first.in_values.bits
+    in_beats = first.in_features * first.in_values.bits // in_width
     last_in = in_beats - 1  # cycle of the last input beat of frame 0
     width, beats = in_width, in_beats
     for layer, f in zip(net.layers, folding.layers):
         mh, mw = layer.out_features, layer.in_features
         nf, sf = mh // f.pe, mw // f.simd
-        p = _stages(f)
+        p = _stages(layer, f)
+        kind = engine(layer)
+        schedule = layer_schedule(layer, f.pe, f.simd, f.zero_skip)
+        depth = 1 if kind == "xnor" else 2
         start = last_in + 1
-        first_out = start + sf + 1 + p
-        last_out = start + nf * sf + 1 + p
-        out_width = f.pe if layer.activation is not None else f.pe * acc_bits(mw)
+        cycles = schedule.cycles
+        first_out = start + schedule.steps[0] + depth + p
+        last_out = start + cycles + depth + p
+        lane_bits = out_lane_bits(layer)
+        out_width = f.pe * lane_bits
         layers.append(LayerPerf(
             name=layer.name, mh=mh, mw=mw, pe=f.pe, simd=f.simd, neuron_fold=nf,
             synapse_fold=sf, popcount_stages=p, in_beats=beats, in_width=width,
-            out_width=out_width, cycles_per_frame=nf * sf, ii_cycles=max(beats, nf * sf),
+            out_width=out_width, engine=kind, in_bits=layer.in_values.bits,
+            out_lane_bits=lane_bits,
+            zero_weights=float(np.count_nonzero(layer.weights == 0)) / layer.weights.size,
+            dense_cycles=nf * sf, cycles_per_frame=cycles, ii_cycles=max(beats, cycles),
             start_cycle=start, first_out_cycle=first_out, last_out_cycle=last_out,
-            weight_storage=weight_storage(nf * sf),
-            weight_memory_bits=mh * mw, estimated_luts=estimate_luts(layer, f.pe, f.simd),
+            weight_storage=weight_storage(cycles),
+            weight_memory_bits=mh * mw * layer.weight_bits,
+            estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles),
         ))
+        schedules.append(schedule)
         last_in, width, beats = last_out, out_width, nf
     latency = last_in
     out_beats, out_width = beats, width
@@ -309,6 +473,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         out_width=out_width,
         estimated_luts=sum(layer.estimated_luts for layer in layers),
         label_select=folding.label_select,
+        schedules=tuple(schedules),
     )
 
 

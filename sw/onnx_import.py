@@ -109,8 +109,8 @@ def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, 
     """Decide the weight kind of a float weight matrix ``(out, in)`` from its values.
 
     Returns the kind, the integer weights (int8) and the real value of one integer step per
-    output channel: BINARY {±s}, TERNARY {0, ±s}, POW2 {0, ±s·2^e}, INT (a uniform grid).
-    Asymmetric ternary weights (TTQ, +sp/−sn) are recognized and refused for now.
+    output channel: BINARY {±s}, TERNARY {0, ±s} or asymmetric {−sn, 0, +sp} (TTQ; integers
+    {−b, 0, +a} on a common grid), POW2 {0, ±s·2^e}, INT (a uniform grid).
     """
     w = np.asarray(w, dtype=np.float64)
     if not np.all(np.isfinite(w)):
@@ -123,27 +123,47 @@ def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, 
     one_pos = np.all((pos_max == pos_min) | (pos_max == 0))
     one_neg = np.all((neg_max == neg_min) | (neg_max == 0))
     symmetric = np.all((pos_max == neg_max) | (pos_max == 0) | (neg_max == 0))
-    if one_pos and one_neg and not symmetric:
-        raise NotSupportedYet(
-            f"node {node!r}: asymmetric ternary weights (+sp/−sn, as TTQ trains them) are "
-            f"recognized but not supported yet"
-        )
     scale = mag.max(axis=1)
     scale[scale == 0] = 1.0
-    if one_pos and one_neg:
+    if one_pos and one_neg and symmetric:
         ints = np.sign(w)
         kind = WeightKind.TERNARY if (w == 0).any() else WeightKind.BINARY
         return kind, ints.astype(np.int8), scale
     # a grid per channel: the smallest magnitude, or a whole fraction of it
     smallest = np.where(mag > 0, mag, np.inf).min(axis=1)
     smallest[~np.isfinite(smallest)] = 1.0
-    for divisor in range(1, 128):
-        step = smallest / divisor
+    if one_pos and one_neg:
+        # asymmetric ternary (TTQ trains one +sp and one −sn per layer): one grid for the whole
+        # layer keeps the integer weights {−b, 0, +a} the same in every channel
+        least = float(np.min(mag[mag > 0], initial=1.0))
+        for divisor in range(1, 128):
+            ints = w / (least / divisor)
+            if np.all(ints == np.round(ints)) and np.abs(ints).max() <= 127:
+                return (WeightKind.TERNARY, np.round(ints).astype(np.int8),
+                        np.full(len(w), least / divisor))
+    step = np.zeros_like(smallest)
+    divisors = np.zeros(len(w), dtype=np.int64)
+    for divisor in range(1, 128):  # per channel, the coarsest grid that holds its weights
+        open_ = divisors == 0
+        if not open_.any():
+            break
+        trial = smallest[open_] / divisor
+        ints = w[open_] / trial[:, None]
+        fits = np.all(ints == np.round(ints), axis=1) & (np.abs(ints).max(axis=1) <= 127)
+        rows = np.flatnonzero(open_)[fits]
+        step[rows], divisors[rows] = trial[fits], divisor
+    if np.all(divisors > 0):
         ints = w / step[:, None]
-        if np.all(ints == np.round(ints)) and np.abs(ints).max() <= 127:
-            magnitudes = np.abs(ints[ints != 0]).astype(np.int64)
-            pow2 = divisor == 1 and np.all(magnitudes & (magnitudes - 1) == 0)
-            return (WeightKind.POW2 if pow2 else WeightKind.INT), ints.astype(np.int8), step
+        magnitudes = np.abs(ints[ints != 0]).astype(np.int64)
+        pow2 = np.all(divisors == 1) and np.all(magnitudes & (magnitudes - 1) == 0)
+        kind = (WeightKind.TERNARY if one_pos and one_neg
+                else WeightKind.POW2 if pow2 else WeightKind.INT)
+        return kind, np.round(ints).astype(np.int8), step
+    if one_pos and one_neg:
+        raise UnsupportedError(
+            f"node {node!r}: asymmetric ternary weights +sp/−sn (TTQ) without a common integer "
+            f"grid of at most 8 bits; quantize sp and sn to multiples of one step"
+        )
     raise UnsupportedError(
         f"node {node!r}: weights are not on a uniform integer grid of at most 8 bits per "
         f"channel; quantize them (QONNX Quant) before export"

@@ -127,7 +127,7 @@ def _run_chunk(net: Network, stages: list[_Compiled], x: np.ndarray, keep: dict 
 
 
 def _levels(levels: tuple[int, ...], index: np.ndarray) -> np.ndarray:
-    return np.asarray(levels, dtype=np.int8)[index]
+    return np.asarray(levels, dtype=np.int16)[index]
 
 
 def check_input(net: Network, x) -> np.ndarray:
@@ -149,7 +149,7 @@ def run(net: Network, x, *, intermediates: bool = False, threads: int | None = N
     """Run the network on a batch ``x`` of shape ``(N, *input_shape)``.
 
     Returns the float32 output ``(N, *output_shape)``; with ``intermediates=True`` also a dict of
-    every integer tensor by ONNX name (levels, int8) and every accumulator (``"<node>:acc"``).
+    every integer tensor by ONNX name (levels, int16) and every accumulator (``"<node>:acc"``).
     """
     x = check_input(net, x)
     stages = _stages(net)

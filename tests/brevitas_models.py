@@ -124,3 +124,65 @@ def export_plain(module, n_in: int, path: Path) -> Path:
         torch.onnx.export(module, (torch.randn(1, n_in),), str(path), dynamo=False,
                           input_names=["x"], output_names=["y"], opset_version=13)
     return path
+
+
+def brevitas_quant_mlp(sizes, weights: str, act: str, seed: int = 0, in_bits: int = 8):
+    """A Brevitas MLP with multi-bit parts, fixed-point (power-of-two) scales throughout.
+
+    ``weights``: ``binary`` (±1), ``ternary`` (2-bit narrow: {-1, 0, +1}·2^k) or ``int4``.
+    ``act``: ``ternary`` (2-bit signed narrow: {-1, 0, +1}·2^k), ``uint2`` or ``uint4`` (ReLU).
+    The input is an unsigned ``in_bits``-bit quantizer on [0, 1) pixels.
+    """
+    import brevitas.nn as qnn
+    import torch
+    import torch.nn as nn
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        SignedBinaryWeightPerTensorConst,
+        Uint8ActPerTensorFixedPoint,
+    )
+
+    class Ternary(Int8ActPerTensorFixedPoint):
+        bit_width = 2
+        narrow_range = True
+        max_val = 1.0
+
+    class Input(Uint8ActPerTensorFixedPoint):
+        bit_width = in_bits
+        max_val = 1.0
+
+    class Binary(SignedBinaryWeightPerTensorConst):
+        scaling_const = 0.5  # a power of two, as bnn_pynq's 1.0 (Brevitas's default is 0.1)
+
+    if weights == "binary":
+        wq, wbits = Binary, 1
+    else:
+        wq, wbits = Int8WeightPerTensorFixedPoint, 2 if weights == "ternary" else 4
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    def activation():
+        if act == "ternary":
+            return qnn.QuantIdentity(act_quant=Ternary)
+        return qnn.QuantReLU(bit_width=int(act[-1]), act_quant=Uint8ActPerTensorFixedPoint,
+                             max_val=2.0)
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Input)
+            layers = []
+            for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                layers.append(qnn.QuantLinear(a, b, bias=False, weight_quant=wq,
+                                              weight_bit_width=wbits))
+                if k < len(sizes) - 2:
+                    bn = nn.BatchNorm1d(b)
+                    _randomize_batchnorm(bn, rng, a / 4)
+                    layers += [bn, activation()]
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.body(self.inp(x.reshape(x.shape[0], -1)))
+
+    return Mlp().eval(), (sizes[0],)

@@ -126,7 +126,15 @@ def test_compile_never_overwrites_the_users_folding(tmp_path, model):
     assert mine.read_text() == before
 
 
-def test_ternary_sign_input_is_refused_by_the_hardware_flow(tmp_path):
+def test_ternary_sign_input_runs_in_rtl_as_the_reference_does(tmp_path):
+    """ONNX Sign keeps 0: a ternary input, run on the add/subtract engine."""
+    import numpy as np
+    from lowbit.sim.perf import auto_folding
+    from lowbit.sw import reference
+    from lowbit.sw.onnx_import import import_model
+
+    from lowbit.flows import run_rtl
+
     m = binary_mlp((16, 8, 4))
     for node in m.graph.node:
         if node.name == "quant_in":
@@ -134,8 +142,11 @@ def test_ternary_sign_input_is_refused_by_the_hardware_flow(tmp_path):
             del node.input[1:]
     path = tmp_path / "sign.onnx"
     onnx.save(m, path)
-    assert_user_error(lowbit("compile", path, "-o", tmp_path / "o"), "'quant_in'", "ternary",
-                      "not supported in hardware yet")
+    net = import_model(path)
+    x = np.random.default_rng(0).integers(0, 3, (20, 16)).astype(np.float32) / 2  # Sign(0) = 0
+    y, _, _, perf = run_rtl(net, auto_folding(net), x)
+    assert perf.layers[0].engine == "addsub"
+    np.testing.assert_array_equal(y, reference.run(net, x))
 
 
 def test_compile_out_that_is_a_file_is_refused(tmp_path, model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -90,13 +91,16 @@ def test_per_channel_activation_scale_is_not_supported_yet(tmp_path):
                       "not supported yet")
 
 
-def test_multibit_activations_import_and_the_hardware_flow_refuses_them(tmp_path):
+def test_multibit_activations_import_and_compile_to_multi_threshold_units(tmp_path):
     path = _save(tmp_path, _quant_activation(binary_mlp((16, 8, 4))))
     proc = run_cli("inspect", path)
     assert proc.returncode == 0, proc.stderr
     assert "15" in proc.stdout.splitlines()[-2]  # 4-bit: 15 threshold levels for fc0
-    assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "'fc0'", "int[0..15]",
-                      "not supported in hardware yet")
+    proc = run_cli("compile", path, "-o", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert [layer["engine"] for layer in report["layers"]] == ["addsub", "addsub"]
+    assert report["layers"][0]["out_lane_bits"] == 4
 
 
 def test_unknown_quantizer_op_names_the_node(tmp_path):
@@ -118,24 +122,28 @@ def _with_weights(values, seed=0):
     return model
 
 
-@pytest.mark.parametrize("values,kind", [
-    ([0.0, 1.0, -1.0], "ternary"),
-    ([0.5, -2.0, 1.0, -0.25], "pow2"),
-    ([3.0, -1.0, 2.0, -7.0, 0.0, 5.0], "int"),
+@pytest.mark.parametrize("values,kind,engine", [
+    ([0.0, 1.0, -1.0], "ternary", "ternary"),
+    ([0.0, 0.75, -0.5], "ternary", "ternary"),  # asymmetric (TTQ): {-2, 0, +3} x 0.25
+    ([0.5, -2.0, 1.0, -0.25], "pow2", "shift"),
+    ([3.0, -1.0, 2.0, -7.0, 0.0, 5.0], "int", "multiply"),
 ])
-def test_weight_kinds_are_recognized_and_the_hardware_flow_refuses_them(tmp_path, values, kind):
+def test_weight_kinds_are_recognized_and_compiled_on_their_engine(tmp_path, values, kind,
+                                                                  engine):
     path = _save(tmp_path, _with_weights(values))
     proc = run_cli("inspect", path)
     assert proc.returncode == 0, proc.stderr
     row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("fc0 "))
     assert row[1] == kind
-    assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "'fc0'", kind,
-                      "not supported in hardware yet")
+    proc = run_cli("compile", path, "-o", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["layers"][0]["engine"] == engine
 
 
-def test_asymmetric_ternary_weights_are_not_supported_yet(tmp_path):
-    path = _save(tmp_path, _with_weights([0.0, 0.75, -0.5]))
-    assert_user_error(run_cli("inspect", path), "'fc0'", "asymmetric ternary", "not supported yet")
+def test_asymmetric_ternary_weights_without_a_common_grid_are_refused(tmp_path):
+    path = _save(tmp_path, _with_weights([0.0, 0.1 * np.pi, -0.37]))
+    assert_user_error(run_cli("inspect", path), "'fc0'", "asymmetric ternary", "common")
 
 
 def test_weights_off_any_integer_grid_are_refused(tmp_path):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from oracles import assert_equal_to_oracle, qonnx_run
-
-from lowbit.errors import NotSupportedYet
 
 
 def test_tfc_1w1a_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mnist_test):
@@ -44,9 +43,21 @@ def test_multibit_tfc_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mni
     assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["TFC_1W2A", "TFC_2W2A"])
-def test_multibit_tfc_is_refused_by_the_hardware_flow_for_now(tfc_model, name):
-    from lowbit.sim.perf import check_supported
+def test_multibit_tfc_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_test, name):
+    """Binary (add/subtract) or ternary (zero-skip) weights on 2-bit activations, in Verilator;
+    measured cycles == lowbit.sim.perf."""
+    from lowbit.sim.perf import auto_folding
 
-    with pytest.raises(NotSupportedYet, match="not supported in hardware yet"):
-        check_supported(import_model(tfc_model(name)))
+    from lowbit.flows import run_rtl
+
+    net = import_model(tfc_model(name))
+    images, _ = mnist_test
+    x = images[:200]
+    folding = auto_folding(net, lut_budget=3000)
+    y, _, result, perf = run_rtl(net, folding, x)
+    assert {lp.engine for lp in perf.layers} == {"addsub" if name == "TFC_1W2A" else "ternary"}
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles

@@ -1,0 +1,59 @@
+"""A balanced adder tree over signed terms, with optional pipeline registers between levels."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
+
+__all__ = ["adder_tree", "adder_levels"]
+
+
+def _signed(v: Value) -> Value:
+    return v if v.shape().signed else Cat(v, Const(0, 1)).as_signed()
+
+
+def adder_levels(terms: int) -> int:
+    """Levels of pairwise adders for ``terms`` operands (0 for one operand)."""
+    return max(0, (max(terms, 1) - 1).bit_length())
+
+
+def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,
+               domain: str = "sync", name: str = "sum") -> Value:
+    """The signed sum of ``terms``, ``stages`` clock cycles later (registers advance while
+    ``en``). Each pairwise sum is its own wire, so synthesis maps it onto a carry chain."""
+    levels = adder_levels(len(terms))
+    if not 0 <= stages <= max(levels, 1):
+        raise ValueError(f"an adder tree of {len(terms)} terms has {levels} levels; stages must "
+                         f"be 0..{max(levels, 1)}, not {stages}")
+    cuts = sorted(min(round((k + 1) * levels / (stages + 1)), levels) for k in range(stages))
+    counter = [0]
+
+    def wire(value: Value) -> Signal:
+        counter[0] += 1
+        s = Signal(value.shape(), name=f"{name}_{counter[0]}")
+        m.d.comb += s.eq(value)
+        return s
+
+    def cut(level: int, values: list) -> list:
+        for _ in range(cuts.count(level)):
+            regs = []
+            for v in values:
+                counter[0] += 1
+                r = Signal(v.shape(), name=f"{name}_r{counter[0]}", reset_less=True)
+                with m.If(en):
+                    m.d[domain] += r.eq(v)
+                regs.append(r)
+            values = regs
+        return values
+
+    values = [_signed(Value.cast(t)) for t in terms] or [Const(0, signed(1))]
+    values = cut(0, values)
+    level = 1
+    while len(values) > 1:
+        nxt = [wire(values[k] + values[k + 1]) for k in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = cut(level, nxt)
+        level += 1
+    out = Signal(signed(len(values[0])), name=f"{name}_out")
+    m.d.comb += out.eq(values[0])
+    return out

@@ -1,0 +1,399 @@
+"""Matrix-vector-activation unit for multi-bit activations and non-binary weights.
+
+The same frame protocol as :class:`lowbit.hw.mvtu.MVTU`: a frame of ``in_features`` elements,
+each an ``in_bits`` level index, arrives ``in_width`` bits per beat into one of two input banks,
+and the unit emits ``pe`` lanes per neuron fold. Element ``i`` has the value ``a·index + lo``
+(``a = 2, lo = −1`` for bipolar inputs, ``a = 1`` otherwise).
+
+The unit walks a compile-time :class:`~lowbit.sim.perf.Schedule`. Each step reads, per input
+lane, the synapse fold the schedule names, and per PE row a weight code from the ROM. Each lane
+forms one term: ``x`` for a positive weight and ``~x = −x − 1`` for a negative one (the sign
+costs one inverter per input bit, before any widening), times ``|w|`` by the layer's engine:
+
+- ``addsub`` (binary weights): nothing more;
+- ``ternary``: 0, or a constant ``a`` (positive) or ``b`` (negative) for weights 0, +a, −b;
+- ``shift`` (power-of-two weights): 0 or a shift by ``e``, from a sign bit and an exponent field
+  holding ``e + 1`` (0 for a zero weight): a 4-bit code covers ±1..±64 and 0;
+- ``multiply`` (integer weights): ``|w|`` from the code.
+
+The sum of the terms is the dot product minus the sum of ``|w|`` over the negative weights of
+the row, a per-channel constant folded into the thresholds and the output offset. A zero
+weight never needs a lane: skipped positions shorten the schedule when folded, and with a
+single step (all weights constants) zero terms are not built at all.
+
+The sum of the ``simd`` terms goes through an adder tree (``stages`` pipeline registers) into a
+per-PE accumulator. After the last step of a neuron fold the lanes leave on ``o``: output level
+indices (``#{j : acc compared with threshold j}``, the comparison per channel ``>=`` or ``<=``),
+or, without thresholds, the signed accumulators ``a·dot + lo·Σw``.
+
+Timing (no stalls): step ``t`` of a frame issues ``in_beats + t`` cycles after its first input
+beat; output beat ``nf`` is valid ``2 + stages`` cycles after the last step of its neuron fold.
+A back-pressured output freezes the whole unit. :mod:`lowbit.sim.perf` states the same timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .adder import adder_levels, adder_tree
+from .weights import weight_rom
+
+__all__ = ["MVAU", "ENGINES"]
+
+ENGINES = ("addsub", "ternary", "shift", "multiply")
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+class MVAU(wiring.Component):
+    """Matrix-vector-activation unit on a compile-time schedule.
+
+    Parameters
+    ----------
+    weights : array of int, shape (out_features, in_features)
+        Integer weights; their values must suit ``engine``.
+    engine : str
+        One of ``ENGINES``.
+    pe, simd : int
+        Output channels and input lanes per step; must divide out_features and in_features.
+    in_bits : int
+        Bits of one input element (its level index).
+    in_width : int
+        Bits per input beat; must divide ``in_features · in_bits``.
+    in_scale, in_offset : int
+        Element value ``in_scale · index + in_offset``.
+    schedule : lowbit.sim.perf.Schedule
+        Steps per neuron fold and the synapse fold each lane reads at each step.
+    thresholds : array of int, shape (out_features, levels − 1), or None
+        On the accumulator ``a·dot + lo·Σw``, with ``direction``: channel ``c``'s output index is
+        ``#{j : direction[c]·acc >= thresholds[c, j]}``. ``None``: emit accumulators.
+    direction : array of ±1, shape (out_features,)
+    out_bits : int
+        Bits per output index lane (with thresholds).
+    acc_bits : int
+        Bits per output accumulator lane (without thresholds).
+    stages : int
+        Pipeline registers in the adder tree.
+
+    Members
+    -------
+    i : In(stream.Signature(in_width))
+    o : Out(stream.Signature(pe · out_bits or pe · acc_bits))
+    """
+
+    def __init__(self, weights, *, engine: str, pe: int, simd: int, in_bits: int, in_width: int,
+                 in_scale: int, in_offset: int, schedule, thresholds=None, direction=None,
+                 out_bits: int = 1, acc_bits: int = 32, stages: int = 0):
+        weights = np.asarray(weights, dtype=np.int64)
+        if weights.ndim != 2:
+            raise ValueError(f"weights must be 2-D, not {weights.shape}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        mh, mw = weights.shape
+        for name, value, total in (("pe", pe, mh), ("simd", simd, mw),
+                                   ("in_width", in_width, mw * in_bits)):
+            if value < 1 or total % value:
+                raise ValueError(f"{name}={value} must divide {total}")
+        if not 0 <= stages <= max(1, adder_levels(simd)):
+            raise ValueError(f"stages must be 0..{max(1, adder_levels(simd))}, not {stages}")
+        nonzero = np.abs(weights[weights != 0])
+        if engine == "addsub" and np.any(np.abs(weights) != 1):
+            raise ValueError("engine 'addsub' takes weights ±1")
+        if engine == "shift" and np.any(nonzero & (nonzero - 1)):
+            raise ValueError("engine 'shift' takes weights 0 and ±2^e")
+        if engine == "ternary" and (len(np.unique(weights[weights > 0])) > 1
+                                    or len(np.unique(weights[weights < 0])) > 1):
+            raise ValueError("engine 'ternary' takes weights 0, +a and −b")
+        self.weights, self.engine = weights, engine
+        self.out_features, self.in_features = mh, mw
+        self.pe, self.simd, self.in_bits, self.in_width = pe, simd, in_bits, in_width
+        self.neuron_fold, self.synapse_fold = mh // pe, mw // simd
+        self.in_beats = mw * in_bits // in_width
+        self.in_scale, self.in_offset = in_scale, in_offset
+        self.schedule = schedule
+        self.stages = stages
+        if len(schedule.steps) != self.neuron_fold:
+            raise ValueError(f"schedule has {len(schedule.steps)} neuron folds, not "
+                             f"{self.neuron_fold}")
+        self.positive = int(weights[weights > 0].max(initial=1))
+        self.negative = int(-weights[weights < 0].min(initial=-1))
+        self.exponent_bits = max(1, int(nonzero.max(initial=1)).bit_length().bit_length())
+        self.magnitude_bits = max(1, int(nonzero.max(initial=1)).bit_length())
+
+        # dot' = Σ terms = dot − Σ|w<0|; acc = a·dot' + offset
+        negatives = np.where(weights < 0, -weights, 0).sum(axis=1)
+        self.offset = in_scale * negatives + in_offset * weights.sum(axis=1)
+        top = (1 << in_bits) - 1
+        bound = int((np.abs(weights) * (top + 1)).sum(axis=1).max()) + 1
+        self.dot_bits = _signed_bits(-bound, bound)
+        self.acc_bits = acc_bits
+        if thresholds is None:
+            self.thresholds = None
+            out_width = pe * acc_bits
+        else:
+            t = np.asarray(thresholds, dtype=np.int64).reshape(mh, -1)
+            up = np.asarray(direction) > 0
+            off = self.offset[:, None]
+            # up: a·d + off >= t  ⇔  d >= ceil((t − off)/a);  down: d <= floor((−t − off)/a)
+            dot_t = np.where(up[:, None], -((off - t) // in_scale), (-t - off) // in_scale)
+            self.thresholds = np.clip(dot_t, -bound - 1, bound + 1)
+            self.greater_equal = up
+            out_width = pe * out_bits
+        self.out_bits = out_bits
+        super().__init__({
+            "i": In(stream.Signature(in_width)),
+            "o": Out(stream.Signature(out_width)),
+        })
+
+    # -- compile-time tables -----------------------------------------------------------------------
+
+    def code_bits(self) -> int:
+        return {"addsub": 1, "ternary": 2, "shift": 1 + self.exponent_bits,
+                "multiply": 1 + self.magnitude_bits}[self.engine]
+
+    def _code(self, w: np.ndarray) -> np.ndarray:
+        """Weight code per weight: bit 0 negative, then the engine's magnitude field: nothing
+        (addsub), non-zero (ternary), ``e + 1`` or 0 for a zero weight (shift), ``|w|``."""
+        neg = (w < 0).astype(np.int64)
+        mag = np.abs(w)
+        if self.engine == "addsub":
+            return neg
+        if self.engine == "ternary":
+            return neg | ((w != 0).astype(np.int64) << 1)
+        if self.engine == "shift":
+            exp = np.where(mag > 0, np.log2(np.maximum(mag, 1)).astype(np.int64) + 1, 0)
+            return neg | (exp << 1)
+        return neg | (mag << 1)
+
+    def _step_codes(self) -> np.ndarray:
+        """Codes ``(T, pe, simd)`` of every step: inactive lanes get the zero weight."""
+        s = self.schedule
+        nf_of_step = np.repeat(np.arange(self.neuron_fold), s.steps)
+        rows = nf_of_step[:, None] * self.pe + np.arange(self.pe)[None, :]  # (T, pe)
+        cols = s.select * self.simd + np.arange(self.simd)[None, :]  # (T, simd)
+        w = self.weights[rows[:, :, None], cols[:, None, :]] * s.active[:, None, :]
+        return self._code(w)
+
+    def _rom_words(self) -> tuple[list[int], dict]:
+        """ROM word per step: codes, then the lane selects (or one shared), first, last, nf."""
+        s = self.schedule
+        codes = self._step_codes()
+        cb = self.code_bits()
+        total = len(codes)
+        sel_bits = max(1, (self.synapse_fold - 1).bit_length())
+        shared = s.dense
+        nf_bits = max(1, (self.neuron_fold - 1).bit_length())
+        fields = {"codes": (0, self.pe * self.simd * cb)}
+        pos = fields["codes"][1]
+        fields["select"] = (pos, sel_bits * (1 if shared else self.simd))
+        pos += fields["select"][1]
+        for name, width in (("active", 0 if shared else self.simd), ("first", 1), ("last", 1),
+                            ("nf", nf_bits)):
+            fields[name] = (pos, width)
+            pos += width
+        starts = np.cumsum((0,) + s.steps)
+        words = []
+        for t in range(total):
+            word = 0
+            flat = codes[t].ravel()  # pe-major: lane k·simd + l
+            for j, c in enumerate(flat.tolist()):
+                word |= c << (j * cb)
+            if shared:
+                word |= int(s.select[t, 0]) << fields["select"][0]
+            else:
+                for lane in range(self.simd):
+                    word |= int(s.select[t, lane]) << (fields["select"][0] + lane * sel_bits)
+                    word |= int(s.active[t, lane]) << (fields["active"][0] + lane)
+            nf = int(np.searchsorted(starts, t, side="right") - 1)
+            word |= int(t == starts[nf]) << fields["first"][0]
+            word |= int(t == starts[nf + 1] - 1) << fields["last"][0]
+            word |= nf << fields["nf"][0]
+            words.append(word)
+        return words, fields | {"width": pos, "sel_bits": sel_bits, "shared": shared}
+
+    # -- terms -------------------------------------------------------------------------------------
+
+    def _term(self, m, x, code, name):
+        """One lane's term ``(x or ~x)·|w|`` from the index ``x`` and the weight code (a Value,
+        or a Python int for constant weights: zero weights give ``None``, no term at all)."""
+        xs = Cat(x, Const(0, 1)).as_signed()
+        if isinstance(code, int):
+            neg, rest = bool(code & 1), code >> 1
+            sx = ~xs if neg else xs
+            if self.engine == "addsub":
+                value = sx
+            elif self.engine == "ternary":
+                value = None if not rest else sx * (self.negative if neg else self.positive)
+            elif self.engine == "shift":
+                value = None if not rest else sx << (rest - 1)
+            else:
+                value = None if not rest else sx * rest
+            if value is None:
+                return None
+        else:
+            neg, rest = code[0], code[1:]
+            sx = Mux(neg, ~xs, xs)
+            if self.engine == "addsub":
+                value = sx
+            elif self.engine == "ternary":
+                value = Mux(rest[0], Mux(neg, sx * self.negative, sx * self.positive), 0)
+            elif self.engine == "shift":
+                value = Mux(rest.any(), (sx << rest) >> 1, 0)
+            else:
+                value = sx * rest
+        term = Signal(signed(len(value)), name=name)  # narrow: the tree widens level by level
+        m.d.comb += term.eq(value)
+        return term
+
+    # -- the unit ----------------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, sf_max, nf_max = self.pe, self.simd, self.synapse_fold, self.neuron_fold
+        bits, mw = self.in_bits, self.in_features
+        words, fields = self._rom_words()
+        total = len(words)
+
+        # -- input banks (double buffer; also the width converter) ---------------------------------
+        banks = [Signal(mw * bits, name=f"bank{b}", reset_less=True) for b in range(2)]
+        full = Signal(2)
+        wbank = Signal()
+        widx = Signal(range(max(self.in_beats, 2)))
+        out_valid = Signal()
+        stall = Signal()
+        m.d.comb += stall.eq(out_valid & ~self.o.ready)
+        valid_b, bank_b = Signal(), Signal()
+        # a bank is free once its last step has issued, but that step reads it one cycle later
+        # (stage B); while a stall holds that step there, the bank must not be overwritten
+        reading = Signal()
+        m.d.comb += reading.eq(valid_b & stall & (bank_b == wbank))
+        m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1) & ~reading)
+        with m.If(self.i.valid & self.i.ready):
+            for b in range(2):
+                with m.If(wbank == b):
+                    m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
+            with m.If(widx == self.in_beats - 1):
+                m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += widx.eq(widx + 1)
+
+        # -- stage A: step counter, ROM address ----------------------------------------------------
+        rbank = Signal()
+        step = Signal(range(max(total, 2)))
+        go = Signal()
+        m.d.comb += go.eq(full.bit_select(rbank, 1) & ~stall)
+        with m.If(go):
+            with m.If(step == total - 1):
+                m.d.sync += [step.eq(0), rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
+
+        # -- stage B: the ROM word; read the input lanes -------------------------------------------
+        word = weight_rom(m, words, fields["width"], step, ~stall)
+        with m.If(~stall):
+            m.d.sync += [valid_b.eq(go), bank_b.eq(rbank)]
+
+        def field(name, index=0, width=None):
+            start, size = fields[name]
+            width = size if width is None else width
+            return word[start + index * width:start + (index + 1) * width]
+
+        source = Signal(mw * bits, name="bank_read")
+        m.d.comb += source.eq(Mux(bank_b, banks[1], banks[0]))
+        lanes = []
+        for lane in range(simd):
+            options = [source[(j * simd + lane) * bits:(j * simd + lane + 1) * bits]
+                       for j in range(sf_max)]
+            if sf_max == 1:
+                value = options[0]
+            else:
+                sel = (field("select", 0, fields["sel_bits"]) if fields["shared"]
+                       else field("select", lane, fields["sel_bits"]))
+                value = Array(options)[sel]
+            x_lane = Signal(bits, name=f"x{lane}", reset_less=True)
+            with m.If(~stall):
+                if fields["shared"]:
+                    m.d.sync += x_lane.eq(value)
+                else:
+                    m.d.sync += x_lane.eq(Mux(field("active", lane, 1), value, 0))
+            lanes.append(x_lane)
+
+        # -- stage C: codes and flags registered beside the lanes; terms; adder tree ---------------
+        constant = total == 1
+        cb = self.code_bits()
+        code_c = Signal(pe * simd * cb, name="codes", reset_less=True)
+        valid_c, first_c, last_c = Signal(), Signal(), Signal()
+        nf_c = Signal(max(1, fields["nf"][1]))
+        with m.If(~stall):
+            m.d.sync += [valid_c.eq(valid_b), first_c.eq(field("first")),
+                         last_c.eq(field("last")), nf_c.eq(field("nf"))]
+            if not constant:
+                m.d.sync += code_c.eq(field("codes"))
+        codes_const = self._step_codes()[0] if constant else None
+
+        sums = []
+        for k in range(pe):
+            terms = []
+            for lane in range(simd):
+                if constant:
+                    code = int(codes_const[k, lane])
+                else:
+                    j = k * simd + lane
+                    code = code_c[j * cb:(j + 1) * cb]
+                term = self._term(m, lanes[lane], code, f"t{k}_{lane}")
+                if term is not None:
+                    terms.append(term)
+            sums.append(adder_tree(m, terms, stages=self.stages, en=~stall, name=f"sum{k}"))
+        valid_p, first_p, last_p, nf_p = valid_c, first_c, last_c, nf_c
+        for s in range(self.stages):
+            regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]
+            with m.If(~stall):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
+            valid_p, first_p, last_p, nf_p = regs
+
+        # -- accumulate, activate, output ----------------------------------------------------------
+        accs = [Signal(signed(self.dot_bits), name=f"acc{k}", reset_less=True) for k in range(pe)]
+        nexts = [Signal(signed(self.dot_bits), name=f"acc_next{k}") for k in range(pe)]
+        for acc, nxt, total_k in zip(accs, nexts, sums):
+            m.d.comb += nxt.eq(Mux(first_p, 0, acc) + total_k)
+        with m.If(~stall & valid_p):
+            m.d.sync += [acc.eq(nxt) for acc, nxt in zip(accs, nexts)]
+
+        def per_channel(k, values, width):
+            consts = [Const(int(values[nf * pe + k]), signed(width)) for nf in range(nf_max)]
+            return consts[0] if nf_max == 1 else Array(consts)[nf_p]
+
+        out_lanes = []
+        if self.thresholds is None:
+            off_bits = _signed_bits(int(self.offset.min()), int(self.offset.max()))
+            for k, nxt in enumerate(nexts):
+                lane = Signal(signed(self.acc_bits), name=f"out{k}")
+                m.d.comb += lane.eq(nxt * self.in_scale + per_channel(k, self.offset, off_bits))
+                out_lanes.append(lane)
+        else:
+            t_bits = self.dot_bits + 1
+            for k, nxt in enumerate(nexts):
+                hits = []
+                for j in range(self.thresholds.shape[1]):
+                    t = per_channel(k, self.thresholds[:, j], t_bits)
+                    ge = per_channel(k, self.greater_equal.astype(np.int64), 2)
+                    hits.append(Mux(ge[0], nxt >= t, nxt <= t))
+                lane = Signal(self.out_bits, name=f"out{k}")
+                m.d.comb += lane.eq(sum(hits))
+                out_lanes.append(lane)
+        result = Cat(*out_lanes)
+
+        with m.If(~stall):
+            m.d.sync += out_valid.eq(valid_p & last_p)
+            with m.If(valid_p & last_p):
+                m.d.sync += self.o.payload.eq(result)
+        m.d.comb += self.o.valid.eq(out_valid)
+        return m

@@ -1,0 +1,144 @@
+"""The multi-bit engines: reference == qonnx on synthetic QONNX graphs of every weight kind, and
+RTL (Verilator) == reference with measured cycles == lowbit.sim.perf, zero-skip schedules
+included, over random networks and foldings."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from lowbit.sim.perf import Folding, LayerFolding, analyze, divisors, layer_schedule
+from lowbit.sw import reference
+from lowbit.sw.ir import WeightKind
+from lowbit.sw.onnx_import import import_model
+from lowbit.sw.synthetic import quant_mlp
+from oracles import assert_equal_to_oracle, qonnx_run
+
+from lowbit.flows import run_rtl
+
+KINDS = {"binary": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "ttq": WeightKind.TERNARY,
+         "pow2": WeightKind.POW2, "int4": WeightKind.INT}
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+@pytest.mark.parametrize("act_bits,act_signed,in_bits", [(2, False, 1), (3, True, 4),
+                                                         (1, False, 8)])
+@pytest.mark.parametrize("weights", list(KINDS))
+def test_reference_equals_qonnx_for_every_weight_kind(tmp_path, weights, act_bits, act_signed,
+                                                      in_bits):
+    path = tmp_path / "m.onnx"
+    onnx.save(quant_mlp((30, 20, 12, 6), weights=weights, act_bits=act_bits,
+                        act_signed=act_signed, in_bits=in_bits, seed=in_bits), path)
+    net = import_model(path)
+    assert {layer.weight_kind for layer in net.layers} == {KINDS[weights]}
+    x = np.random.default_rng(act_bits).random((40, 30), dtype=np.float32)
+    y, inter = reference.run(net, x, intermediates=True)
+    hidden = [layer.activation.tensor for layer in net.layers[:-1]]
+    for t in hidden:  # the comparison means something only if the activations vary
+        assert len(np.unique(inter[t])) > 1, t
+    y_q, tensors_q = qonnx_run(path, x, hidden)
+    assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+def _check_rtl(net, folding, x, **stalls):
+    y, _, result, perf = run_rtl(net, folding, x, **stalls)
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert len(result.out_cycles) == len(x) * perf.out_beats
+    if not stalls:  # the model states cycles with the input offered and the output ready
+        assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+        assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+    return perf
+
+
+@st.composite
+def networks(draw, weights):
+    sizes = tuple(draw(st.lists(st.sampled_from([4, 6, 8, 9, 12, 16]), min_size=3, max_size=4)))
+    act_bits = draw(st.sampled_from([1, 2, 3]))
+    in_bits = draw(st.sampled_from([1, 2, 8]))
+    # zeros, so that ternary and power-of-two layers never degenerate to binary ones
+    sparsity = draw(st.sampled_from([0.0] if weights == "binary" else [0.3, 0.6, 0.85]))
+    seed = draw(st.integers(0, 2**16))
+    model = quant_mlp(sizes, weights=weights, act_bits=act_bits, in_bits=in_bits,
+                      act_signed=draw(st.booleans()), sparsity=sparsity, seed=seed)
+    net = import_model(model)
+    layers = []
+    for layer in net.layers:
+        pe = draw(st.sampled_from(divisors(layer.out_features)))
+        simd = draw(st.sampled_from(divisors(layer.in_features)))
+        layers.append(LayerFolding(layer.name, pe, simd, draw(st.sampled_from([None, 0, 1])),
+                                   draw(st.sampled_from([None, False]))))
+    return net, Folding(tuple(layers), label_select=False), seed
+
+
+# a small random layer may hold fewer distinct weights than its kind allows (a power-of-two
+# layer with one magnitude is ternary): the engines a network of each kind may use
+ALLOWED = {"binary": {"xnor", "addsub"}, "ternary": {"ternary"}, "ttq": {"ternary"},
+           "pow2": {"shift", "ternary"}, "int4": {"multiply", "shift", "ternary"}}
+MAIN = {"binary": "addsub", "ternary": "ternary", "ttq": "ternary", "pow2": "shift",
+        "int4": "multiply"}
+
+
+@pytest.mark.parametrize("weights", list(ALLOWED))
+def test_rtl_equals_reference_and_cycles_equal_model_on_random_networks(weights):
+    seen = set()
+
+    @settings(max_examples=3, deadline=None, derandomize=True, phases=NO_SHRINK,
+              suppress_health_check=list(HealthCheck))
+    @given(networks(weights))
+    def check(case):
+        net, folding, seed = case
+        x = np.random.default_rng(seed).random((8, net.layers[0].in_features),
+                                               dtype=np.float32)
+        perf = _check_rtl(net, folding, x)
+        engines = {lp.engine for lp in perf.layers}
+        assert engines <= ALLOWED[weights]
+        seen.update(engines)
+
+    check()
+    assert MAIN[weights] in seen
+
+
+def test_zero_skip_cuts_cycles_exactly_and_survives_stalls():
+    net = import_model(quant_mlp((32, 16, 8), weights="ternary", act_bits=2, sparsity=0.7,
+                                 seed=5))
+    x = np.random.default_rng(1).random((12, 32), dtype=np.float32)
+    pairs = [(2, 4), (1, 2)]
+    dense = Folding(tuple(LayerFolding(layer.name, pe, simd, zero_skip=False)
+                          for layer, (pe, simd) in zip(net.layers, pairs)))
+    skip = Folding(tuple(LayerFolding(layer.name, pe, simd)
+                         for layer, (pe, simd) in zip(net.layers, pairs)))
+    p_dense, p_skip = _check_rtl(net, dense, x), _check_rtl(net, skip, x)
+    assert [lp.cycles_per_frame for lp in p_dense.layers] == [lp.dense_cycles
+                                                              for lp in p_dense.layers]
+    assert p_skip.layers[0].cycles_per_frame < p_dense.layers[0].cycles_per_frame
+    assert p_skip.ii_cycles < p_dense.ii_cycles
+    _check_rtl(net, skip, x, stall_in=0.4, stall_out=0.6, seed=2)
+
+
+def test_schedule_skips_only_positions_whose_weights_are_all_zero():
+    net = import_model(quant_mlp((48, 24, 8), weights="ternary", sparsity=0.6, seed=2))
+    layer = net.layers[0]
+    for pe, simd in [(1, 1), (2, 4), (3, 6), (24, 48)]:
+        s = layer_schedule(layer, pe, simd)
+        nf, sf = layer.out_features // pe, layer.in_features // simd
+        starts = np.cumsum((0,) + s.steps)
+        for n in range(nf):
+            rows = layer.weights[n * pe:(n + 1) * pe]
+            seen = np.zeros(layer.in_features, dtype=bool)
+            for t in range(starts[n], starts[n + 1]):
+                cols = s.select[t] * simd + np.arange(simd)
+                seen[cols[s.active[t]]] = True
+            assert np.all(seen | (rows == 0).all(axis=0))  # every non-zero column visited once
+            assert s.steps[n] == max(1, max(int(np.count_nonzero(
+                (rows[:, lane::simd] != 0).any(axis=0))) for lane in range(simd)))
+        assert s.cycles <= nf * sf
+
+
+def test_the_report_says_how_much_was_skipped():
+    net = import_model(quant_mlp((32, 16, 8), weights="ternary", sparsity=0.7, seed=5))
+    perf = analyze(net, Folding(tuple(LayerFolding(layer.name, 1, 2) for layer in net.layers)))
+    first = perf.layers[0]
+    assert 0.6 < first.zero_weights < 0.8
+    assert first.cycles_per_frame < first.dense_cycles
