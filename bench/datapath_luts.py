@@ -57,8 +57,11 @@ class Datapath(wiring.Component):
                          schedule=layer_schedule(_layer(weights, in_bits), pe, simd, False))
         self.pe, self.simd, self.in_bits = pe, simd, in_bits
         ports = {"x": In(simd * in_bits), "o": Out(pe * self.unit.dot_bits)}
+        # a plain multiply takes two's-complement weights of the width their range needs
+        self.plain_bits = int(np.abs(weights).max(initial=1)).bit_length() + 1
         if storage == "port":
-            ports["w"] = In(pe * simd * (8 if plain_multiply else self.unit.code_bits()))
+            ports["w"] = In(pe * simd * (self.plain_bits if plain_multiply
+                                         else self.unit.code_bits()))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -72,7 +75,7 @@ class Datapath(wiring.Component):
             for lane in range(self.simd):
                 j = p * self.simd + lane
                 if self.plain:
-                    w = self.w[j * 8:(j + 1) * 8].as_signed()
+                    w = self.w[j * self.plain_bits:(j + 1) * self.plain_bits].as_signed()
                     term = Signal(signed(unit.dot_bits), name=f"t{p}_{lane}")
                     m.d.comb += term.eq(w * lanes[lane])
                 else:
@@ -104,9 +107,15 @@ def ternary_weights(rng, shape, sparsity):
 
 def ternary(rng) -> dict:
     unrolled, folded = [], []
-    # weights arriving as operands: the logic is the same at every sparsity
-    r = _luts(Datapath(ternary_weights(rng, (8, 64), 0.0), "multiply", 2, "port"))
-    from_memory = {"lut4": r["lut4"], "carry_cells": r["carry_cells"]}
+    # weights arriving as operands: the logic is the same at every sparsity; the better of
+    # lowbit's sign-magnitude multiply engine and yosys's plain signed w * x
+    w0 = ternary_weights(rng, (8, 64), 0.0)
+    options = [_luts(Datapath(w0, "multiply", 2, "port", plain_multiply=plain), "ice40")
+               for plain in (False, True)]
+    r = min(options, key=lambda o: o["lut4"])
+    from_memory = {"lut4": r["lut4"], "carry_cells": r["carry_cells"],
+                   "sign_magnitude_lut4": options[0]["lut4"], "plain_w_times_x_lut4":
+                   options[1]["lut4"]}
     for sparsity in SPARSITY:
         w = ternary_weights(rng, (8, 64), sparsity)
         row = {"sparsity": sparsity, "shape": [8, 64], "activation_bits": 2,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .popcount import popcount_levels, popcount_tree
@@ -57,6 +58,10 @@ class MVTU(wiring.Component):
         Pipeline registers inside each popcount tree.
     popcount_style : str
         ``"carry"`` (iCE40) or ``"wallace"`` (ECP5), see :func:`lowbit.hw.popcount.popcount_tree`.
+    input_bram : bool
+        Keep the two input banks in one block RAM (``2 × synapse_fold`` words of ``simd`` bits)
+        instead of flip-flops; needs ``in_width == simd``. The RAM's registered read port takes
+        the place of the operand register, so the timing is the same.
 
     Members
     -------
@@ -65,7 +70,8 @@ class MVTU(wiring.Component):
     """
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
-                 greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry"):
+                 greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",
+                 input_bram: bool = False):
         weights = np.asarray(weights, dtype=bool)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -81,8 +87,11 @@ class MVTU(wiring.Component):
         self.pe, self.simd, self.in_width = pe, simd, in_width
         self.neuron_fold, self.synapse_fold = mh // pe, mw // simd
         self.in_beats = mw // in_width
+        if input_bram and in_width != simd:
+            raise ValueError(f"input_bram needs in_width == simd, not {in_width} != {simd}")
         self.popcount_stages = popcount_stages
         self.popcount_style = popcount_style
+        self.input_bram = input_bram
         self.acc_bits = accumulator_bits(mw)
         if thresholds is None:
             self.thresholds = None
@@ -117,15 +126,24 @@ class MVTU(wiring.Component):
         # -- input banks (double buffer; also the width converter) -----------------------------
         # data registers are reset-less: only control state needs a reset, and FFs without one
         # pack more freely with logic
-        banks = [Signal(mw, name=f"bank{b}", reset_less=True) for b in range(2)]
         full = Signal(2)
         wbank = Signal()
         widx = Signal(range(max(self.in_beats, 2)))
         m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1))
+        if self.input_bram:
+            depth = 2 << (max(self.in_beats, 2) - 1).bit_length()
+            memory = Memory(shape=simd, depth=depth, init=[])
+            m.submodules.input_banks = memory
+            write = memory.write_port()
+            m.d.comb += [write.addr.eq(Cat(widx, wbank)), write.data.eq(self.i.payload),
+                         write.en.eq(self.i.valid & self.i.ready)]
+        else:
+            banks = [Signal(mw, name=f"bank{b}", reset_less=True) for b in range(2)]
+            with m.If(self.i.valid & self.i.ready):
+                for b in range(2):
+                    with m.If(wbank == b):
+                        m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
         with m.If(self.i.valid & self.i.ready):
-            for b in range(2):
-                with m.If(wbank == b):
-                    m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
             with m.If(widx == self.in_beats - 1):
                 m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
             with m.Else():
@@ -153,14 +171,21 @@ class MVTU(wiring.Component):
             m.d.sync += addr.eq(Mux(addr == nf_max * sf_max - 1, 0, addr + 1))
 
         # -- stage B: operands -----------------------------------------------------------------
-        x = Signal(simd, reset_less=True)
         valid_b, first_b, last_b = Signal(), Signal(), Signal()
         nf_b = Signal.like(nf)
         with m.If(~stall):
             m.d.sync += [
-                x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd)),
                 valid_b.eq(go), first_b.eq(sf == 0), last_b.eq(sf == sf_max - 1), nf_b.eq(nf),
             ]
+        if self.input_bram:
+            read = memory.read_port(domain="sync")
+            m.d.comb += [read.addr.eq(Cat(sf.as_unsigned()[:len(widx)], rbank)),
+                         read.en.eq(~stall)]
+            x = read.data
+        else:
+            x = Signal(simd, reset_less=True)
+            with m.If(~stall):
+                m.d.sync += x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd))
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------

@@ -162,13 +162,14 @@ def perf_rows(perf) -> list[dict]:
                     if lp.zero_weights else "-"),
         "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
         "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
-        "est_luts": lp.estimated_luts,
+        "est_luts": lp.estimated_luts, "inputs": lp.input_storage,
     } for lp in perf.layers]
 
 
 PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("PE", "PE"),
                 ("SIMD", "SIMD"), ("NF", "NF"), ("SF", "SF"), ("stages", "tree stages"),
-                ("cycles", "cycles/frame"), ("skipped", "zero-skip"), ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
+                ("cycles", "cycles/frame"), ("skipped", "zero-skip"), ("II", "II"),
+                ("out_cycle", "last out cycle"), ("weights", "weights"), ("inputs", "input banks"),
                 ("mem_bits", "weight bits"), ("est_luts", "est. LUTs")]
 
 

@@ -65,6 +65,8 @@ __all__ = [
     "tree_levels",
     "out_lane_bits",
     "in_lane_value",
+    "input_storage",
+    "network_bram_blocks",
 ]
 
 
@@ -120,6 +122,7 @@ class LayerPerf:
     first_out_cycle: int
     last_out_cycle: int
     weight_storage: str  # "constants", "lut" or "bram" (lowbit.hw.weights)
+    input_storage: str  # "registers" or "bram": where the two input banks live
     weight_memory_bits: int
     estimated_luts: int
     fifo_depth: int = 0
@@ -378,13 +381,47 @@ def bram_blocks(depth: int, width: int, family: str = "ice40") -> int:
     """Blocks a ROM of ``depth`` words × ``width`` bits takes (0 unless stored in block RAM)."""
     if weight_storage(depth) != "bram":
         return 0
+    return _ram_blocks(depth, width, family)
+
+
+INPUT_BRAM_MIN_BITS = 256
+
+
+def input_storage(kind: str, in_width: int, simd: int, bits: int, mw: int) -> str:
+    """Block RAM for the input banks of an XNOR-popcount layer whose input beat is one SIMD
+    word, when the frame holds at least ``INPUT_BRAM_MIN_BITS`` bits over 4 or more words
+    (flip-flops would cost two per bit, the RAM a fraction of one block); otherwise flip-flops."""
+    words = mw * bits // max(in_width, 1)
+    if (kind == "xnor" and in_width == simd * bits and words >= 4
+            and mw * bits >= INPUT_BRAM_MIN_BITS):
+        return "bram"
+    return "registers"
+
+
+def network_bram_blocks(perf: NetworkPerf, family: str = "ice40") -> int:
+    """Block RAMs of ``family`` the design takes: weight ROMs and input banks."""
+    total = 0
+    for lp in perf.layers:
+        total += bram_blocks(lp.cycles_per_frame, lp.pe * lp.simd * _code_bits(lp), family)
+        if lp.input_storage == "bram":
+            total += _ram_blocks(2 << (max(lp.in_beats, 2) - 1).bit_length(), lp.in_width,
+                                 family)
+    return total
+
+
+def _code_bits(lp: LayerPerf) -> int:
+    return 1 if lp.engine == "xnor" else max(1, lp.weight_memory_bits // (lp.mh * lp.mw))
+
+
+def _ram_blocks(depth: int, width: int, family: str) -> int:
     bits, widest, shallow = BRAM[family]
     rows = max(shallow, 1 << (depth - 1).bit_length())
     port = max(1, min(widest, bits // rows))
     return -(-width // port) * -(-rows * port // bits)
 
 
-def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None) -> int:
+def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
+                  input_bram: bool = False) -> int:
     """A first resource estimate for one unit in iCE40 LUT4s.
 
     XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
@@ -417,7 +454,7 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None) 
         acc = layer.acc_bits
         thresholds = 0 if layer.activation is None else layer.activation.levels * acc
         per_pe = lanes * (term + term_bits + 1) + 2 * acc + thresholds
-    read_mux = 0 if sf == 1 else simd * in_bits * min(2 * sf, 64) // 3
+    read_mux = 0 if sf == 1 or input_bram else simd * in_bits * min(2 * sf, 64) // 3
     control = 12 + 2 * (math.ceil(math.log2(max(cycles, 2))))
     return int(round(pe * per_pe + read_mux + control))
 
@@ -444,6 +481,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         last_out = start + cycles + depth + p
         lane_bits = out_lane_bits(layer)
         out_width = f.pe * lane_bits
+        banks = input_storage(kind, width, f.simd, layer.in_values.bits, mw)
         layers.append(LayerPerf(
             name=layer.name, mh=mh, mw=mw, pe=f.pe, simd=f.simd, neuron_fold=nf,
             synapse_fold=sf, popcount_stages=p, in_beats=beats, in_width=width,
@@ -452,9 +490,9 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             zero_weights=float(np.count_nonzero(layer.weights == 0)) / layer.weights.size,
             dense_cycles=nf * sf, cycles_per_frame=cycles, ii_cycles=max(beats, cycles),
             start_cycle=start, first_out_cycle=first_out, last_out_cycle=last_out,
-            weight_storage=weight_storage(cycles),
+            weight_storage=weight_storage(cycles), input_storage=banks,
             weight_memory_bits=mh * mw * layer.weight_bits,
-            estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles),
+            estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles, banks == "bram"),
         ))
         schedules.append(schedule)
         last_in, width, beats = last_out, out_width, nf
@@ -489,28 +527,15 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         lut_budget = 5000
     state = [[1, 1] for _ in net.layers]
 
-    def cost(s):
-        return sum(estimate_luts(layer, pe, simd) for layer, (pe, simd) in zip(net.layers, s))
+    def perf(s) -> NetworkPerf:
+        return analyze(net, Folding(tuple(LayerFolding(layer.name, pe, simd)
+                                          for layer, (pe, simd) in zip(net.layers, s))))
 
-    def blocks(s):
-        total = 0
-        for layer, (pe, simd) in zip(net.layers, s):
-            depth = (layer.out_features // pe) * (layer.in_features // simd)
-            total += bram_blocks(depth, pe * simd, family)
-        return total
-
-    def cycles(k, s):
-        layer = net.layers[k]
-        return (layer.out_features // s[k][0]) * (layer.in_features // s[k][1])
-
-    def ii(s):
-        first = net.layers[0].in_features // s[0][1]
-        return max([first] + [cycles(k, s) for k in range(len(s))])
-
+    current = perf(state)
     while True:
-        if target_fps is not None and clock_hz / ii(state) >= target_fps:
+        if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
             break
-        k = max(range(len(state)), key=lambda j: cycles(j, state))
+        k = max(range(len(state)), key=lambda j: current.layers[j].cycles_per_frame)
         layer = net.layers[k]
         pe, simd = state[k]
         options = [d for d in divisors(layer.in_features) if d > simd]
@@ -523,11 +548,12 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             trial = (options[0], simd)
         new = [list(s) for s in state]
         new[k] = list(trial)
-        if lut_budget is not None and cost(new) > lut_budget:
+        trial_perf = perf(new)
+        if lut_budget is not None and trial_perf.estimated_luts > lut_budget:
             break
-        if bram_budget is not None and blocks(new) > bram_budget:
+        if bram_budget is not None and network_bram_blocks(trial_perf, family) > bram_budget:
             break
-        state = new
+        state, current = new, trial_perf
     folding = Folding(tuple(LayerFolding(layer.name, pe, simd)
                             for layer, (pe, simd) in zip(net.layers, state)), label_select)
     validate_folding(net, folding)
