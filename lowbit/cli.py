@@ -203,6 +203,85 @@ def _cmd_demo(args) -> int:
     return 0 if same and ii == perf.ii_cycles and lat == perf.latency_cycles else 1
 
 
+def _cmd_build(args) -> int:
+    from lowbit.boards.build import build_bitstream
+    from lowbit.boards.top import BOARDS
+    from lowbit.export.synth import TARGETS
+    from lowbit.flows import output_folder, resolve_folding
+    from lowbit.sw.onnx_import import import_model
+
+    net = import_model(args.model)
+    board = BOARDS[args.board]
+    target = TARGETS[board.target]
+    budget = args.lut_budget
+    if budget is None and args.fps is None:
+        budget = int(target.luts * 0.6)  # the UART, FIFO and routing need room too
+    folding = resolve_folding(net, args.folding, lut_budget=budget, fps=args.fps,
+                              clock_mhz=board.clock_hz / 1e6, family=board.family,
+                              bram_budget=target.bram_blocks - 2,  # the UART FIFO takes one
+                              label_select=args.label_select)
+    out = output_folder(args.out)
+    result = build_bitstream(net, folding, args.board, out, baud=args.baud, progress=_progress)
+    used = {k: v for k, v in result.utilization.items()
+            if v["used"] and k not in ("SB_IO", "SB_GB", "TRELLIS_IO", "DCCA")}
+    print(f"{args.board}: {result.bitstream} ({result.seconds:.0f} s)")
+    print("  " + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in used.items()))
+    print(f"  fmax {result.fmax_mhz} MHz (board clock {result.clock_mhz:g} MHz); II "
+          f"{result.ii_cycles} cycles: {result.to_json()['frames_per_s_compute']:,.0f} frames/s "
+          f"of compute; the UART at {args.baud} baud carries fewer")
+    print(f"  run it: lowbit board run {args.model} --build {out} --port /dev/ttyUSB1 "
+          f"--inputs X.npy --out Y.npy")
+    if args.program:
+        _program(board, result.bitstream)
+    return 0
+
+
+def _program(board, bitstream) -> None:
+    import shutil
+    import subprocess
+
+    tool = "iceprog" if board.family == "ice40" else "openFPGALoader"
+    exe = shutil.which(tool)
+    if exe is None:
+        raise LowbitError(f"--program: {tool} is not installed; the bitstream is in {bitstream}")
+    cmd = [exe, str(bitstream)] if tool == "iceprog" else [exe, "-b", "ulx3s", str(bitstream)]
+    if subprocess.run(cmd).returncode != 0:
+        raise LowbitError(f"--program: {tool} failed")
+
+
+def _cmd_board_run(args) -> int:
+    import json
+
+    from lowbit.boards.link import BoardLinkError, run_frames
+    from lowbit.flows import load_inputs, save_outputs
+    from lowbit.sim.perf import analyze, load_folding
+    from lowbit.sw.onnx_import import import_model
+
+    build = Path(args.build)
+    if not (build / "build.json").exists() or not (build / "folding.json").exists():
+        raise LowbitError(f"--build {build}: no build.json/folding.json; run lowbit build first")
+    info = json.loads((build / "build.json").read_text())
+    net = import_model(args.model)
+    folding = load_folding(build / "folding.json", net)
+    perf = analyze(net, folding)
+    x = load_inputs(args.inputs)
+    try:
+        import serial
+
+        port = serial.serial_for_url(args.port, baudrate=info["baud"], timeout=args.timeout)
+    except (ImportError, OSError, ValueError) as exc:
+        raise BoardLinkError(f"--port {args.port}: {exc}") from None
+    with port:
+        y, ints = run_frames(port, net, perf, x, progress=_progress)
+    if y is None:  # label select: class indices
+        import numpy as np
+
+        y = ints.astype(np.int64)
+    save_outputs(args.out, y, protect=(args.inputs, args.model))
+    print(f"{len(x)} frames through the {info['board']} at {info['baud']} baud; wrote {args.out}")
+    return 0
+
+
 def _folding_options(p, *, clock_mhz: float = 100.0, budget: str = "5000",
                      family: bool = True) -> None:
     p.add_argument("--folding", default="auto",
@@ -265,6 +344,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("build", help="a bitstream for a board (network behind a UART)")
+    p.add_argument("model", help="ONNX or QONNX file")
+    p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    _folding_options(p, budget="60%% of the board's LUTs", family=False)
+    p.add_argument("--label-select", action="store_true",
+                   help="answer one class index per frame instead of the accumulators")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--program", action="store_true",
+                   help="program the board afterwards (iceprog / openFPGALoader)")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("board", help="talk to a board built with lowbit build")
+    board_sub = p.add_subparsers(dest="board_command", required=True, metavar="ACTION")
+    p = board_sub.add_parser("run", help="stream inputs through the board over its UART")
+    p.add_argument("model", help="the ONNX or QONNX file the bitstream was built from")
+    p.add_argument("--build", required=True, help="the folder lowbit build wrote")
+    p.add_argument("--port", required=True,
+                   help="serial port, e.g. /dev/ttyUSB1 (or a pyserial URL: socket://host:port)")
+    p.add_argument("--inputs", required=True, help="X.npy of shape (N, *input shape)")
+    p.add_argument("--out", required=True, help="Y.npy to write")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait per frame")
+    p.set_defaults(func=_cmd_board_run)
 
     p = sub.add_parser("demo", help="the whole flow on a built-in model")
     p.add_argument("-o", "--out", default="lowbit-demo", help="output folder (default lowbit-demo)")
