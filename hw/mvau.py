@@ -7,17 +7,17 @@ and the unit emits ``pe`` lanes per neuron fold. Element ``i`` has the value ``a
 
 The unit walks a compile-time :class:`~lowbit.sim.perf.Schedule`. Each step reads, per input
 lane, the synapse fold the schedule names, and per PE row a weight code from the ROM. Each lane
-forms one term: ``x`` for a positive weight and ``~x = −x − 1`` for a negative one (the sign
-costs one inverter per input bit, before any widening), times ``|w|`` by the layer's engine:
+forms one term from ``|w|·x``, complemented for a negative weight (``~v = −v − 1``), by the
+layer's engine:
 
-- ``addsub`` (binary weights): nothing more;
+- ``addsub`` (binary weights): ``|w| = 1``;
 - ``ternary``: 0, or a constant ``a`` (positive) or ``b`` (negative) for weights 0, +a, −b;
 - ``shift`` (power-of-two weights): 0 or a shift by ``e``, from a sign bit and an exponent field
   holding ``e + 1`` (0 for a zero weight): a 4-bit code covers ±1..±64 and 0;
 - ``multiply`` (integer weights): ``|w|`` from the code.
 
-The sum of the terms is the dot product minus the sum of ``|w|`` over the negative weights of
-the row, a per-channel constant folded into the thresholds and the output offset. A zero
+The sum of the terms is the dot product minus the number of negative weights of the row, a
+per-channel constant folded into the thresholds and the output offset. A zero
 weight never needs a lane: skipped positions shorten the schedule when folded, and with a
 single step (all weights constants) zero terms are not built at all.
 
@@ -39,6 +39,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .adder import adder_levels, adder_tree
+from .mvtu import shift_in
 from .weights import weight_rom
 
 __all__ = ["MVAU", "ENGINES"]
@@ -128,11 +129,11 @@ class MVAU(wiring.Component):
         self.exponent_bits = max(1, int(nonzero.max(initial=1)).bit_length().bit_length())
         self.magnitude_bits = max(1, int(nonzero.max(initial=1)).bit_length())
 
-        # dot' = Σ terms = dot − Σ|w<0|; acc = a·dot' + offset
-        negatives = np.where(weights < 0, -weights, 0).sum(axis=1)
+        # dot' = Σ terms = dot − #(w < 0); acc = a·dot' + offset
+        negatives = (weights < 0).sum(axis=1)
         self.offset = in_scale * negatives + in_offset * weights.sum(axis=1)
         top = (1 << in_bits) - 1
-        bound = int((np.abs(weights) * (top + 1)).sum(axis=1).max()) + 1
+        bound = int((np.abs(weights) * top).sum(axis=1).max()) + int(negatives.max()) + 1
         self.dot_bits = _signed_bits(-bound, bound)
         self.acc_bits = acc_bits
         if thresholds is None:
@@ -222,35 +223,43 @@ class MVAU(wiring.Component):
     # -- terms -------------------------------------------------------------------------------------
 
     def _term(self, m, x, code, name):
-        """One lane's term ``(x or ~x)·|w|`` from the index ``x`` and the weight code (a Value,
-        or a Python int for constant weights: zero weights give ``None``, no term at all)."""
-        xs = Cat(x, Const(0, 1)).as_signed()
+        """One lane's term from the index ``x`` and the weight code (a Value, or a Python int
+        for constant weights, where a zero weight gives ``None``: no term at all).
+
+        The magnitude ``|w|·x`` is formed unsigned; a zero weight gates ``x`` itself (which
+        merges into the first shift or multiply level) and the sign complements the result
+        (which merges into the last)."""
         if isinstance(code, int):
             neg, rest = bool(code & 1), code >> 1
-            sx = ~xs if neg else xs
             if self.engine == "addsub":
-                value = sx
-            elif self.engine == "ternary":
-                value = None if not rest else sx * (self.negative if neg else self.positive)
-            elif self.engine == "shift":
-                value = None if not rest else sx << (rest - 1)
-            else:
-                value = None if not rest else sx * rest
-            if value is None:
+                mag = x
+            elif not rest:
                 return None
+            elif self.engine == "ternary":
+                mag = x * (self.negative if neg else self.positive)
+            elif self.engine == "shift":
+                mag = x << (rest - 1)
+            else:
+                mag = x * rest
         else:
             neg, rest = code[0], code[1:]
-            sx = Mux(neg, ~xs, xs)
             if self.engine == "addsub":
-                value = sx
+                mag = x
             elif self.engine == "ternary":
-                value = Mux(rest[0], Mux(neg, sx * self.negative, sx * self.positive), 0)
+                gated = Mux(rest[0], x, 0)
+                mag = (gated if self.positive == self.negative == 1
+                       else Mux(neg, gated * self.negative, gated * self.positive))
             elif self.engine == "shift":
-                value = Mux(rest.any(), (sx << rest) >> 1, 0)
+                gated = Mux(rest.any(), x, 0)
+                mag = (gated << rest)[1:]  # rest = e + 1
             else:
-                value = sx * rest
-        term = Signal(signed(len(value)), name=name)  # narrow: the tree widens level by level
-        m.d.comb += term.eq(value)
+                mag = x * rest
+        wide = Cat(mag, Const(0, 1)).as_signed()
+        term = Signal(signed(len(wide)), name=name)  # narrow: the tree widens level by level
+        if isinstance(neg, bool):
+            m.d.comb += term.eq(~wide if neg else wide)
+        else:
+            m.d.comb += term.eq(Mux(neg, ~wide, wide))
         return term
 
     # -- the unit ----------------------------------------------------------------------------------
@@ -279,7 +288,7 @@ class MVAU(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             for b in range(2):
                 with m.If(wbank == b):
-                    m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
+                    m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
             with m.If(widx == self.in_beats - 1):
                 m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
             with m.Else():

@@ -30,7 +30,16 @@ from amaranth.lib.wiring import In, Out
 from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
 
-__all__ = ["MVTU", "accumulator_bits"]
+__all__ = ["MVTU", "accumulator_bits", "shift_in"]
+
+
+def shift_in(bank, beat):
+    """The bank with ``beat`` entering at the top: after ``in_beats`` beats, beat ``k`` sits at
+    word ``k``. Beats arrive in order, so a shift register replaces addressed writes and each
+    flip-flop takes its neighbour's bit: no write-enable decoding per word."""
+    if len(beat) == len(bank):
+        return beat
+    return Cat(bank[len(beat):], beat)
 
 
 def accumulator_bits(in_features: int) -> int:
@@ -142,7 +151,7 @@ class MVTU(wiring.Component):
             with m.If(self.i.valid & self.i.ready):
                 for b in range(2):
                     with m.If(wbank == b):
-                        m.d.sync += banks[b].word_select(widx, self.in_width).eq(self.i.payload)
+                        m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
         with m.If(self.i.valid & self.i.ready):
             with m.If(widx == self.in_beats - 1):
                 m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]

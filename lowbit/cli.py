@@ -96,6 +96,11 @@ def _cmd_synth(args) -> int:
         summary["frames_per_s"] = round(result.fmax_mhz * 1e6 / perf.ii_cycles, 1)
         summary["latency_us"] = round(perf.latency_cycles / result.fmax_mhz, 3)
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if result.fmax_mhz:
+        from lowbit.report import write_html
+
+        write_html(out / "report.html", net, perf, folding, clock_mhz=result.fmax_mhz,
+                   synth=summary)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -80,14 +80,7 @@ def save_outputs(path: str | os.PathLike, y: np.ndarray, protect: tuple = ()) ->
                                  f"overwrite it")
     if not path.parent.is_dir():
         raise InputFileError(f"--out {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, y)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(path, y)
 
 
 def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int | None = None,
@@ -157,9 +150,9 @@ def perf_rows(perf) -> list[dict]:
         "layer": lp.name, "engine": lp.engine, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
         "SIMD": lp.simd, "NF": lp.neuron_fold, "SF": lp.synapse_fold,
         "stages": lp.popcount_stages, "cycles": lp.cycles_per_frame,
-        "skipped": (f"{100 * lp.zero_weights:.0f}% w=0, "
-                    f"{100 * (1 - lp.cycles_per_frame / lp.dense_cycles):.0f}% cycles"
-                    if lp.zero_weights else "-"),
+        "zeros": f"{100 * lp.zero_weights:.0f}%" if lp.zero_weights else "-",
+        "saved": (f"{100 * (1 - lp.cycles_per_frame / lp.dense_cycles):.0f}%"
+                  if lp.cycles_per_frame < lp.dense_cycles else "-"),
         "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
         "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
         "est_luts": lp.estimated_luts, "inputs": lp.input_storage,
@@ -168,9 +161,9 @@ def perf_rows(perf) -> list[dict]:
 
 PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("PE", "PE"),
                 ("SIMD", "SIMD"), ("NF", "NF"), ("SF", "SF"), ("stages", "tree stages"),
-                ("cycles", "cycles/frame"), ("skipped", "zero-skip"), ("II", "II"),
-                ("out_cycle", "last out cycle"), ("weights", "weights"), ("inputs", "input banks"),
-                ("mem_bits", "weight bits"), ("est_luts", "est. LUTs")]
+                ("cycles", "cycles/frame"), ("zeros", "w=0"), ("saved", "cycles saved"),
+                ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
+                ("inputs", "input banks"), ("mem_bits", "weight bits"), ("est_luts", "est. LUTs")]
 
 
 def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> str:
@@ -197,8 +190,8 @@ def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> st
         "",
         head, sep, *body, "",
         "Engines: `xnor` XNOR-popcount, `addsub` binary weights on multi-bit inputs, `ternary` "
-        "zero-skip, `shift` power-of-two shift-add, `multiply` integer weights. Zero-skip: the "
-        "share of zero weights, and the cycles the compacted schedule saves against NF·SF "
+        "zero-skip, `shift` power-of-two shift-add, `multiply` integer weights. `w=0`: the share "
+        "of zero weights; `cycles saved`: what the compacted schedule saves against NF·SF "
         "(unrolled layers drop zero terms from the adder tree instead).",
         "",
         "Cycles come from `lowbit.sim.perf`; `lowbit simulate --rtl` measures the same numbers "
@@ -209,7 +202,7 @@ def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> st
 
 def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tuple = (),
                   clock_mhz: float = 100.0, family: str = "ice40", progress=print) -> tuple:
-    """Write lowbit_top.v, folding.json, report.json and report.md into ``out``.
+    """Write lowbit_top.v, folding.json, report.json, report.md and report.html into ``out``.
 
     Returns the report and ``(verilog, top)`` for :func:`run_rtl` to reuse."""
     import json
@@ -217,7 +210,7 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
     from lowbit.export.verilog import generate
 
     out = output_folder(out)
-    names = ["lowbit_top.v", "folding.json", "report.json", "report.md"]
+    names = ["lowbit_top.v", "folding.json", "report.json", "report.md", "report.html"]
     for p in protect:
         if p and Path(p).exists() and any(
                 (out / n).exists() and (out / n).resolve() == Path(p).resolve() for n in names):
@@ -244,6 +237,9 @@ def compile_model(net: Network, out: str | os.PathLike, folding, *, protect: tup
     }
     for name, text in files.items():
         _write_atomic(out / name, text)
+    from lowbit.report import write_html
+
+    write_html(out / "report.html", net, perf, folding, clock_mhz=clock_mhz)
     progress(f"wrote {', '.join(str(out / n) for n in names)} ({seconds:.1f} s)")
     return report, (verilog, top)
 
@@ -256,11 +252,18 @@ def output_folder(out: str | os.PathLike) -> Path:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, content: str | np.ndarray) -> None:
+    """Write text (or an array as .npy) beside ``path``, then rename: no half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "w" if isinstance(content, str) else "wb") as f:
+            if isinstance(content, str):
+                f.write(content)
+            else:
+                np.save(f, content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file is what users expect
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
