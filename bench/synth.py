@@ -31,10 +31,10 @@ FINN_SFC_MAX = {"frames_per_s": 12.3e6, "luts": 91131, "device": "ZC706 (Zynq-70
 
 RUNS = [
     # model, target, LUT budgets for auto folding, clock to constrain (MHz)
-    ("TFC_1W1A", "ice40-up5k", [1500, 3000], 24),
-    ("SFC_1W1A", "ice40-up5k", [3000], 24),
-    ("TFC_1W1A", "ecp5-85k", [8000, 30000], 100),
-    ("SFC_1W1A", "ecp5-85k", [15000, 45000], 100),
+    ("TFC_1W1A", "ice40-up5k", [2500, 4000], 24),
+    ("SFC_1W1A", "ice40-up5k", [4000], 24),
+    ("TFC_1W1A", "ecp5-85k", [10000, 30000], 100),
+    ("SFC_1W1A", "ecp5-85k", [20000, 55000], 100),
 ]
 
 BRAM = {"ice40-up5k": 30, "ecp5-85k": 208}

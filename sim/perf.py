@@ -121,7 +121,7 @@ class LayerPerf:
     start_cycle: int  # first compute step of frame 0
     first_out_cycle: int
     last_out_cycle: int
-    weight_storage: str  # "constants", "lut" or "bram" (lowbit.hw.weights)
+    weight_storage: str  # "constants", "lut", "logic" or "bram" (lowbit.hw.weights)
     input_storage: str  # "registers" or "bram": where the two input banks live
     weight_memory_bits: int
     estimated_luts: int
@@ -420,16 +420,28 @@ def _ram_blocks(depth: int, width: int, family: str) -> int:
     return -(-width // port) * -(-rows * port // bits)
 
 
+def _table_luts(entries: int, width: int) -> float:
+    """LUT4s of a constant table read by an index: 16 entries per LUT4, plus the muxes."""
+    if entries <= 1:
+        return 0.0
+    if entries <= 4:  # a few address bits: shares LUTs with the logic it feeds
+        return width * 0.5
+    return width * math.ceil(entries / 16) * 1.3
+
+
 def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
                   input_bram: bool = False) -> int:
-    """A first resource estimate for one unit in iCE40 LUT4s.
+    """The resource estimate for one unit in iCE40 LUT4s, calibrated against yosys.
 
     XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
-    are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3 from
-    block RAM. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
-    adder bit per term bit. Then accumulator, threshold compares, the input bank read
-    multiplexer and control. ``cycles`` is the schedule length (default NF·SF). Not yet
-    calibrated against whole-design synthesis.
+    are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3
+    otherwise. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
+    adder bit per term bit. A weight ROM of 3–64 words is logic (as yosys maps it: about 1.3 LUT4
+    per 16 words per bit); deeper ones are block RAM. Threshold tables indexed by the neuron
+    fold are logic too. Then accumulators, comparators, the input bank read multiplexer and
+    control. ``cycles`` is the schedule length (default NF·SF). The coefficients come from
+    synthesizing TFC_1W1A at five foldings with ``synth_ice40`` (per layer: bench/synth.py
+    records the whole-design figures beside this estimate).
     """
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
@@ -437,12 +449,18 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
     kind = engine(layer)
     in_bits = layer.in_values.bits
     count = mw.bit_length()
+    storage = weight_storage(cycles)
+    act = layer.activation
+    levels = 1 if act is None else act.levels
     if kind == "xnor":
-        fused = weight_storage(cycles) != "bram"
-        per_pe = simd * (1.6 if fused else 2.3) + 2 * count + (0 if nf == 1 else count)
+        code_bits = 1
+        acc = count
+        per_pe = simd * (2.3 if storage == "bram" or storage == "logic" else 1.6)
     else:
         wbits = layer.weight_bits
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
+        code_bits = {"addsub": 1, "ternary": 2, "shift": 1 + exps.bit_length(),
+                     "multiply": 1 + wbits}[kind]
         term = {"addsub": in_bits, "ternary": in_bits,
                 "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
                 "multiply": in_bits * wbits}[kind]
@@ -452,11 +470,17 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
             lanes = simd * float(np.count_nonzero(layer.weights)) / max(1, layer.weights.size)
             term = 0 if kind in ("addsub", "ternary", "shift") else term / 2
         acc = layer.acc_bits
-        thresholds = 0 if layer.activation is None else layer.activation.levels * acc
-        per_pe = lanes * (term + term_bits + 1) + 2 * acc + thresholds
+        per_pe = lanes * (term + term_bits + 1)
+    thresholds = 0.0
+    if act is not None:
+        thresholds = levels * (acc + 1 + _table_luts(nf, acc + 1))
+    else:
+        thresholds = acc + _table_luts(nf, acc)  # output offset / accumulator lanes
+    per_pe += 2 * acc + thresholds
+    rom = _table_luts(cycles, pe * simd * code_bits) if storage == "logic" else 0.0
     read_mux = 0 if sf == 1 or input_bram else simd * in_bits * min(2 * sf, 64) // 3
-    control = 12 + 2 * (math.ceil(math.log2(max(cycles, 2))))
-    return int(round(pe * per_pe + read_mux + control))
+    control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
+    return int(round(pe * per_pe + rom + read_mux + control))
 
 
 def analyze(net: Network, folding: Folding) -> NetworkPerf:
@@ -532,6 +556,12 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
                                           for layer, (pe, simd) in zip(net.layers, s))))
 
     current = perf(state)
+    if lut_budget is not None and current.estimated_luts > lut_budget:
+        big = max(current.layers, key=lambda lp: lp.estimated_luts)
+        raise FoldingError(
+            f"even fully folded (PE = SIMD = 1) the design needs ~{current.estimated_luts:,} "
+            f"LUT4, over the budget of {lut_budget:,}; the largest layer is {big.name!r} "
+            f"(~{big.estimated_luts:,}): raise --lut-budget or choose a larger device")
     while True:
         if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
             break

@@ -105,10 +105,12 @@ def test_fan_ins_and_outputs_that_do_not_divide_are_rejected(net, pairs, message
 def test_auto_folding_uses_more_parallelism_for_a_bigger_budget(net):
     from lowbit.sim.perf import analyze
 
-    small = analyze(net, auto_folding(net, lut_budget=300))
-    large = analyze(net, auto_folding(net, lut_budget=3000))
+    small = analyze(net, auto_folding(net, lut_budget=800))
+    large = analyze(net, auto_folding(net, lut_budget=4000))
     assert large.ii_cycles < small.ii_cycles
-    assert small.estimated_luts <= 300 and large.estimated_luts <= 3000
+    assert small.estimated_luts <= 800 and large.estimated_luts <= 4000
+    with pytest.raises(FoldingError, match="even fully folded .* over the budget of 100"):
+        auto_folding(net, lut_budget=100)
     fast = analyze(net, auto_folding(net, target_fps=50e6, clock_hz=100e6))
     assert fast.ii_cycles <= 2
 
