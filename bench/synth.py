@@ -31,8 +31,8 @@ FINN_SFC_MAX = {"frames_per_s": 12.3e6, "luts": 91131, "device": "ZC706 (Zynq-70
 
 RUNS = [
     # model, target, LUT budgets for auto folding, clock to constrain (MHz)
-    ("TFC_1W1A", "ice40-up5k", [2500, 4000], 24),
-    ("SFC_1W1A", "ice40-up5k", [4000], 24),
+    ("TFC_1W1A", "ice40-up5k", [2000, 3000], 24),
+    ("SFC_1W1A", "ice40-up5k", [3000], 24),
     ("TFC_1W1A", "ecp5-85k", [10000, 30000], 100),
     ("SFC_1W1A", "ecp5-85k", [20000, 55000], 100),
 ]

@@ -203,7 +203,8 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
     try:
         _run(pnr, work, f"nextpnr-{t.family}", keep_log=True)
     except ToolError as exc:
-        if "Unable to place" in str(exc) or "utilisation limit" in str(exc):
+        if any(text in str(exc) for text in ("Unable to place", "utilisation limit",
+                                              "Failed to expand region")):
             over = [ln.split("Info:")[-1].strip() for ln in exc.log.splitlines()
                     if "%" in ln and ("_LC" in ln or "TRELLIS" in ln or "_RAM" in ln)]
             raise DoesNotFit(_too_big_message(net, folding, t, luts, "; ".join(over))) from None

@@ -34,12 +34,13 @@ def model(tmp_path):
     return path
 
 
-def test_compile_writes_the_four_files_and_the_verilog_is_deterministic(tmp_path, model):
+def test_compile_writes_the_five_files_and_the_verilog_is_deterministic(tmp_path, model):
     for out in ("a", "b"):
-        proc = lowbit("compile", model, "-o", tmp_path / out, "--lut-budget", "800")
+        proc = lowbit("compile", model, "-o", tmp_path / out, "--lut-budget", "1200")
         assert proc.returncode == 0, proc.stderr
-        for name in ("lowbit_top.v", "folding.json", "report.json", "report.md"):
+        for name in ("lowbit_top.v", "folding.json", "report.json", "report.md", "report.html"):
             assert (tmp_path / out / name).is_file()
+            assert (tmp_path / out / name).stat().st_mode & 0o044  # not mkstemp's 0600
     a, b = (tmp_path / d / "lowbit_top.v" for d in ("a", "b"))
     assert a.read_bytes() == b.read_bytes()
     report = json.loads((tmp_path / "a" / "report.json").read_text())
@@ -48,6 +49,10 @@ def test_compile_writes_the_four_files_and_the_verilog_is_deterministic(tmp_path
     assert {"cycles_per_frame", "ii_cycles", "weight_memory_bits", "estimated_luts"} <= set(
         report["layers"][0])
     assert "| layer |" in (tmp_path / "a" / "report.md").read_text()
+    page = (tmp_path / "a" / "report.html").read_text()
+    layers = report["layers"]
+    assert all(f"<td>{layer['name']}</td>" in page for layer in layers)
+    assert page.count('<img alt="') == 2 and page.count("data:image/png;base64,") == 2
 
 
 def test_no_onnx_name_reaches_the_verilog_unescaped(model):
