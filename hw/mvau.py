@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .adder import adder_levels, adder_tree
@@ -92,7 +93,8 @@ class MVAU(wiring.Component):
 
     def __init__(self, weights, *, engine: str, pe: int, simd: int, in_bits: int, in_width: int,
                  in_scale: int, in_offset: int, schedule, thresholds=None, direction=None,
-                 out_bits: int = 1, acc_bits: int = 32, stages: int = 0):
+                 out_bits: int = 1, acc_bits: int = 32, stages: int = 0,
+                 input_bram: bool = False):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -121,6 +123,9 @@ class MVAU(wiring.Component):
         self.in_scale, self.in_offset = in_scale, in_offset
         self.schedule = schedule
         self.stages = stages
+        if input_bram and (in_width != simd * in_bits or not schedule.dense):
+            raise ValueError("input_bram needs in_width == simd · in_bits and a dense schedule")
+        self.input_bram = input_bram
         if len(schedule.steps) != self.neuron_fold:
             raise ValueError(f"schedule has {len(schedule.steps)} neuron folds, not "
                              f"{self.neuron_fold}")
@@ -272,7 +277,6 @@ class MVAU(wiring.Component):
         total = len(words)
 
         # -- input banks (double buffer; also the width converter) ---------------------------------
-        banks = [Signal(mw * bits, name=f"bank{b}", reset_less=True) for b in range(2)]
         full = Signal(2)
         wbank = Signal()
         widx = Signal(range(max(self.in_beats, 2)))
@@ -285,10 +289,20 @@ class MVAU(wiring.Component):
         reading = Signal()
         m.d.comb += reading.eq(valid_b & stall & (bank_b == wbank))
         m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1) & ~reading)
+        if self.input_bram:
+            depth = 2 << (max(self.in_beats, 2) - 1).bit_length()
+            memory = Memory(shape=simd * bits, depth=depth, init=[])
+            m.submodules.input_banks = memory
+            write = memory.write_port()
+            m.d.comb += [write.addr.eq(Cat(widx, wbank)), write.data.eq(self.i.payload),
+                         write.en.eq(self.i.valid & self.i.ready)]
+        else:
+            banks = [Signal(mw * bits, name=f"bank{b}", reset_less=True) for b in range(2)]
+            with m.If(self.i.valid & self.i.ready):
+                for b in range(2):
+                    with m.If(wbank == b):
+                        m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
         with m.If(self.i.valid & self.i.ready):
-            for b in range(2):
-                with m.If(wbank == b):
-                    m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
             with m.If(widx == self.in_beats - 1):
                 m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
             with m.Else():
@@ -304,6 +318,13 @@ class MVAU(wiring.Component):
                 m.d.sync += [step.eq(0), rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
             with m.Else():
                 m.d.sync += step.eq(step + 1)
+        if self.input_bram:  # dense: the synapse fold of the step, read one cycle early
+            sf = Signal(range(max(sf_max, 2)))
+            with m.If(go):
+                m.d.sync += sf.eq(Mux(sf == sf_max - 1, 0, sf + 1))
+            read = memory.read_port(domain="sync")
+            m.d.comb += [read.addr.eq(Cat(sf.as_unsigned()[:len(widx)], rbank)),
+                         read.en.eq(~stall)]
 
         # -- stage B: the ROM word; read the input lanes -------------------------------------------
         word = weight_rom(m, words, fields["width"], step, ~stall)
@@ -315,13 +336,17 @@ class MVAU(wiring.Component):
             width = size if width is None else width
             return word[start + index * width:start + (index + 1) * width]
 
-        source = Signal(mw * bits, name="bank_read")
-        m.d.comb += source.eq(Mux(bank_b, banks[1], banks[0]))
+        if not self.input_bram:
+            source = Signal(mw * bits, name="bank_read")
+            m.d.comb += source.eq(Mux(bank_b, banks[1], banks[0]))
         lanes = []
         for lane in range(simd):
-            options = [source[(j * simd + lane) * bits:(j * simd + lane + 1) * bits]
-                       for j in range(sf_max)]
-            if sf_max == 1:
+            options = [] if self.input_bram else [
+                source[(j * simd + lane) * bits:(j * simd + lane + 1) * bits]
+                for j in range(sf_max)]
+            if self.input_bram:  # the RAM's read port already holds this step's word
+                value = read.data[lane * bits:(lane + 1) * bits]
+            elif sf_max == 1:
                 value = options[0]
             else:
                 sel = (field("select", 0, fields["sel_bits"]) if fields["shared"]

@@ -93,7 +93,8 @@ class NetworkTop(wiring.Component):
                             thresholds=None if act is None else act.thresholds,
                             direction=None if act is None else act.direction,
                             out_bits=lp.out_lane_bits, acc_bits=lp.out_lane_bits,
-                            stages=lp.popcount_stages)
+                            stages=lp.popcount_stages,
+                            input_bram=lp.input_storage == "bram")
             m.submodules[hardware_name(k, layer.name)] = unit
             units.append(unit)
             in_width = lp.out_width

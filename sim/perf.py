@@ -387,13 +387,13 @@ def bram_blocks(depth: int, width: int, family: str = "ice40") -> int:
 INPUT_BRAM_MIN_BITS = 256
 
 
-def input_storage(kind: str, in_width: int, simd: int, bits: int, mw: int) -> str:
-    """Block RAM for the input banks of an XNOR-popcount layer whose input beat is one SIMD
-    word, when the frame holds at least ``INPUT_BRAM_MIN_BITS`` bits over 4 or more words
-    (flip-flops would cost two per bit, the RAM a fraction of one block); otherwise flip-flops."""
+def input_storage(in_width: int, simd: int, bits: int, mw: int, dense: bool = True) -> str:
+    """Block RAM for the input banks of a layer whose input beat is one SIMD word and whose
+    lanes read the same synapse fold at each step (no zero-skip schedule), when the frame holds
+    at least ``INPUT_BRAM_MIN_BITS`` bits over 4 or more words (flip-flops would cost two per
+    bit, the RAM a fraction of one block); otherwise flip-flops."""
     words = mw * bits // max(in_width, 1)
-    if (kind == "xnor" and in_width == simd * bits and words >= 4
-            and mw * bits >= INPUT_BRAM_MIN_BITS):
+    if dense and in_width == simd * bits and words >= 4 and mw * bits >= INPUT_BRAM_MIN_BITS:
         return "bram"
     return "registers"
 
@@ -505,7 +505,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         last_out = start + cycles + depth + p
         lane_bits = out_lane_bits(layer)
         out_width = f.pe * lane_bits
-        banks = input_storage(kind, width, f.simd, layer.in_values.bits, mw)
+        banks = input_storage(width, f.simd, layer.in_values.bits, mw, schedule.dense)
         layers.append(LayerPerf(
             name=layer.name, mh=mh, mw=mw, pe=f.pe, simd=f.simd, neuron_fold=nf,
             synapse_fold=sf, popcount_stages=p, in_beats=beats, in_width=width,
