@@ -71,19 +71,16 @@ def _cmd_synth(args) -> int:
     import json
 
     from lowbit.export.synth import TARGETS, synthesize
-    from lowbit.flows import output_folder, resolve_folding
+    from lowbit.flows import device_budgets, output_folder, resolve_folding
     from lowbit.sim.perf import analyze
     from lowbit.sw.onnx_import import import_model
 
     net = import_model(args.model)
     target = TARGETS.get(args.target)
-    budget = args.lut_budget
-    if budget is None and args.fps is None and target is not None and target.luts:
-        budget = int(target.luts * 0.8)  # headroom for the estimate's error and the wrapper
     family = target.family if target is not None and target.family != "asic" else "ice40"
-    folding = resolve_folding(net, args.folding, lut_budget=budget, fps=args.fps,
-                              clock_mhz=args.clock_mhz, family=family,
-                              bram_budget=target.bram_blocks if target and target.luts else None)
+    folding = resolve_folding(net, args.folding, fps=args.fps, clock_mhz=args.clock_mhz,
+                              family=family,
+                              **device_budgets(target, args.lut_budget, args.fps))
     perf = analyze(net, folding)
     out = output_folder(args.out)
     progress = None if args.json else _progress
@@ -212,19 +209,16 @@ def _cmd_build(args) -> int:
     from lowbit.boards.build import build_bitstream
     from lowbit.boards.top import BOARDS
     from lowbit.export.synth import TARGETS
-    from lowbit.flows import output_folder, resolve_folding
+    from lowbit.flows import device_budgets, output_folder, resolve_folding
     from lowbit.sw.onnx_import import import_model
 
     net = import_model(args.model)
     board = BOARDS[args.board]
     target = TARGETS[board.target]
-    budget = args.lut_budget
-    if budget is None and args.fps is None:
-        budget = int(target.luts * 0.6)  # the UART, FIFO and routing need room too
-    folding = resolve_folding(net, args.folding, lut_budget=budget, fps=args.fps,
-                              clock_mhz=board.clock_hz / 1e6, family=board.family,
-                              bram_budget=target.bram_blocks - 2,  # the UART FIFO takes one
-                              label_select=args.label_select)
+    folding = resolve_folding(net, args.folding, fps=args.fps, clock_mhz=board.clock_hz / 1e6,
+                              family=board.family, label_select=args.label_select,
+                              # the UART's FIFO takes a block RAM
+                              **device_budgets(target, args.lut_budget, args.fps, 2))
     out = output_folder(args.out)
     result = build_bitstream(net, folding, args.board, out, baud=args.baud, progress=_progress)
     used = {k: v for k, v in result.utilization.items()
@@ -337,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True,
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-45k, ecp5-85k or asic")
     p.add_argument("-o", "--out", required=True, help="output folder")
-    _folding_options(p, clock_mhz=12.0, budget="80%% of the target's LUTs", family=False)
+    _folding_options(p, clock_mhz=12.0, family=False,
+                     budget="70%% of an iCE40's logic cells, 80%% of an ECP5's LUTs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_synth)
 
@@ -354,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="ONNX or QONNX file")
     p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
     p.add_argument("-o", "--out", required=True, help="output folder")
-    _folding_options(p, budget="60%% of the board's LUTs", family=False)
+    _folding_options(p, family=False,
+                     budget="70%% of an iCE40's logic cells, 80%% of an ECP5's LUTs")
     p.add_argument("--label-select", action="store_true",
                    help="answer one class index per frame instead of the accumulators")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")

@@ -86,7 +86,7 @@ def save_outputs(path: str | os.PathLike, y: np.ndarray, protect: tuple = ()) ->
 def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int | None = None,
                     fps: float | None = None, clock_mhz: float = 100.0,
                     label_select: bool = False, bram_budget: int | None = None,
-                    family: str = "ice40"):
+                    family: str = "ice40", cell_budget: int | None = None):
     """``auto`` (fastest within ``lut_budget`` estimated LUTs, or cheapest reaching ``fps``) or a
     folding JSON file."""
     from lowbit.sim import perf
@@ -94,12 +94,29 @@ def resolve_folding(net: Network, spec: str | None = "auto", *, lut_budget: int 
     if spec in (None, "auto"):
         return perf.auto_folding(net, lut_budget=lut_budget, target_fps=fps,
                                  clock_hz=clock_mhz * 1e6, label_select=label_select,
-                                 bram_budget=bram_budget, family=family)
+                                 bram_budget=bram_budget, family=family,
+                                 cell_budget=cell_budget)
     folding = perf.load_folding(spec, net)
     if label_select and not folding.label_select:
         folding = perf.Folding(folding.layers, True)
         perf.validate_folding(net, folding)
     return folding
+
+
+def device_budgets(target, lut_budget: int | None, fps: float | None,
+                   reserve_bram: int = 0) -> dict:
+    """What ``auto`` folding may use on a device: on iCE40 the binding limit is logic cells
+    (LUTs + flip-flops, 70 % of the device: the estimate's error and routing need room), on ECP5
+    LUTs (80 %); block RAMs less ``reserve_bram``. A user's ``--lut-budget`` or ``--fps`` wins."""
+    if target is None or not target.luts:
+        return {"lut_budget": lut_budget}
+    budgets = {"lut_budget": lut_budget, "bram_budget": target.bram_blocks - reserve_bram}
+    if lut_budget is None and fps is None:
+        if target.family == "ice40":
+            budgets["cell_budget"] = int(target.luts * 0.7)
+        else:
+            budgets["lut_budget"] = int(target.luts * 0.8)
+    return budgets
 
 
 def run_rtl(net: Network, folding, x: np.ndarray, *, stall_in: float = 0.0,

@@ -67,6 +67,8 @@ __all__ = [
     "in_lane_value",
     "input_storage",
     "network_bram_blocks",
+    "estimate_ffs",
+    "logic_cells",
 ]
 
 
@@ -125,6 +127,7 @@ class LayerPerf:
     input_storage: str  # "registers" or "bram": where the two input banks live
     weight_memory_bits: int
     estimated_luts: int
+    estimated_ffs: int
     fifo_depth: int = 0
 
 
@@ -138,6 +141,7 @@ class NetworkPerf:
     out_beats: int
     out_width: int
     estimated_luts: int
+    estimated_ffs: int
     label_select: bool = False
     notes: tuple[str, ...] = field(default=())
     schedules: tuple[Schedule, ...] = field(default=(), repr=False, compare=False)
@@ -151,6 +155,7 @@ class NetworkPerf:
             "out_beats": self.out_beats,
             "out_width": self.out_width,
             "estimated_luts": self.estimated_luts,
+            "estimated_ffs": self.estimated_ffs,
             "label_select": self.label_select,
             "layers": [asdict(layer) for layer in self.layers],
         }
@@ -483,6 +488,25 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
     return int(round(pe * per_pe + rom + read_mux + control))
 
 
+def estimate_ffs(layer: MatVec, pe: int, simd: int, stages: int, cycles: int,
+                 input_bram: bool, out_width: int) -> int:
+    """Flip-flops of one unit: input banks (none in block RAM), operand and weight-code
+    registers, tree pipeline registers, accumulators, the output beat and control."""
+    bits = layer.in_values.bits
+    banks = 0 if input_bram else 2 * layer.in_features * bits
+    operands = 0 if input_bram and engine(layer) == "xnor" else simd * bits
+    if engine(layer) != "xnor" and cycles > 1:
+        operands += pe * simd * max(1, layer.weight_bits)
+    acc = layer.in_features.bit_length() if engine(layer) == "xnor" else layer.acc_bits
+    return banks + operands + stages * simd + pe * acc + out_width + 24
+
+
+def logic_cells(perf: NetworkPerf) -> int:
+    """iCE40 logic cells the design needs, about: yosys and nextpnr pack few of lowbit's
+    flip-flops (bank shift registers, RAM-fed registers) with a LUT, so cells ≈ LUTs + FFs."""
+    return perf.estimated_luts + perf.estimated_ffs
+
+
 def analyze(net: Network, folding: Folding) -> NetworkPerf:
     """The exact cycle model of ``net`` under ``folding``."""
     validate_folding(net, folding)
@@ -517,6 +541,8 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             weight_storage=weight_storage(cycles), input_storage=banks,
             weight_memory_bits=mh * mw * layer.weight_bits,
             estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles, banks == "bram"),
+            estimated_ffs=estimate_ffs(layer, f.pe, f.simd, p, cycles, banks == "bram",
+                                       out_width),
         ))
         schedules.append(schedule)
         last_in, width, beats = last_out, out_width, nf
@@ -534,6 +560,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         out_beats=out_beats,
         out_width=out_width,
         estimated_luts=sum(layer.estimated_luts for layer in layers),
+        estimated_ffs=sum(layer.estimated_ffs for layer in layers),
         label_select=folding.label_select,
         schedules=tuple(schedules),
     )
@@ -541,7 +568,8 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
 
 def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: float | None = None,
                  clock_hz: float = 100e6, label_select: bool = False,
-                 bram_budget: int | None = None, family: str = "ice40") -> Folding:
+                 bram_budget: int | None = None, family: str = "ice40",
+                 cell_budget: int | None = None) -> Folding:
     """Fastest folding within ``lut_budget`` (estimated LUTs) and ``bram_budget`` (block RAMs of
     ``family``), or the cheapest that reaches ``target_fps`` at ``clock_hz``. Greedy: unfold the
     bottleneck layer one step at a time (SIMD first, then PE), as long as the estimates stay
@@ -556,12 +584,25 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
                                           for layer, (pe, simd) in zip(net.layers, s))))
 
     current = perf(state)
+    big = max(current.layers, key=lambda lp: lp.estimated_luts + lp.estimated_ffs)
+    largest = (f"the largest layer is {big.name!r} (~{big.estimated_luts:,} LUT4, "
+               f"~{big.estimated_ffs:,} FF)")
+    if bram_budget is not None and network_bram_blocks(current, family) > bram_budget:
+        bits = sum(lp.weight_memory_bits for lp in current.layers)
+        raise FoldingError(
+            f"design does not fit: its {bits:,} weight bits need ~"
+            f"{network_bram_blocks(current, family)} block RAMs even fully folded, the device "
+            f"has {bram_budget} to give; {largest}: choose a larger device")
+    if cell_budget is not None and logic_cells(current) > cell_budget:
+        raise FoldingError(
+            f"design does not fit: even fully folded (PE = SIMD = 1) it needs an estimated "
+            f"~{logic_cells(current):,} logic cells (LUTs + flip-flops), over the "
+            f"{cell_budget:,} the device leaves; {largest}: choose a larger device")
     if lut_budget is not None and current.estimated_luts > lut_budget:
-        big = max(current.layers, key=lambda lp: lp.estimated_luts)
         raise FoldingError(
             f"even fully folded (PE = SIMD = 1) the design needs ~{current.estimated_luts:,} "
-            f"LUT4, over the budget of {lut_budget:,}; the largest layer is {big.name!r} "
-            f"(~{big.estimated_luts:,}): raise --lut-budget or choose a larger device")
+            f"LUT4, over the budget of {lut_budget:,}; {largest}: raise --lut-budget or "
+            f"choose a larger device")
     while True:
         if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
             break
@@ -582,6 +623,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         if lut_budget is not None and trial_perf.estimated_luts > lut_budget:
             break
         if bram_budget is not None and network_bram_blocks(trial_perf, family) > bram_budget:
+            break
+        if cell_budget is not None and logic_cells(trial_perf) > cell_budget:
             break
         state, current = new, trial_perf
     folding = Folding(tuple(LayerFolding(layer.name, pe, simd)

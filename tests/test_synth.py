@@ -62,3 +62,11 @@ def test_a_model_far_too_big_for_the_device_is_a_one_line_error(tmp_path):
 def test_unknown_target_is_a_one_line_error(tmp_path, small_model):
     assert_user_error(lowbit("synth", small_model, "--target", "ice40-lp1k", "-o", tmp_path / "o"),
                       "--target ice40-lp1k", "ice40-up5k")
+
+
+def test_a_model_that_cannot_fit_even_fully_folded_is_refused_before_synthesis(tmp_path):
+    path = tmp_path / "huge.onnx"
+    onnx.save(binary_mlp((4096, 512, 10), seed=3), path)
+    assert_user_error(lowbit("synth", path, "--target", "ice40-up5k", "-o", tmp_path / "o"),
+                      "does not fit", "block RAMs even fully folded", "largest layer is 'fc0'")
+    assert not (tmp_path / "o").exists()
