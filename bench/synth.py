@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from _common import SHARED, write_result
 from lowbit.export.synth import DoesNotFit, synthesize
-from lowbit.sim.perf import analyze, auto_folding
+from lowbit.sim.perf import FoldingError, analyze, auto_folding
 from lowbit.sw.onnx_import import import_model
 
 FINN_SFC_MAX = {"frames_per_s": 12.3e6, "luts": 91131, "device": "ZC706 (Zynq-7045, LUT6)"}
@@ -34,7 +34,7 @@ RUNS = [
     ("TFC_1W1A", "ice40-up5k", [2000, 3000], 24),
     ("SFC_1W1A", "ice40-up5k", [3000], 24),
     ("TFC_1W1A", "ecp5-85k", [10000, 30000], 100),
-    ("SFC_1W1A", "ecp5-85k", [20000, 55000], 100),
+    ("SFC_1W1A", "ecp5-85k", [6000, 20000], 100),
 ]
 
 BRAM = {"ice40-up5k": 30, "ecp5-85k": 208}
@@ -79,8 +79,14 @@ def main():
         net = models[name]
         family = "ecp5" if target.startswith("ecp5") else "ice40"
         for budget in budgets:
-            folding = auto_folding(net, lut_budget=budget, bram_budget=BRAM[target] - 1,
-                                   family=family)
+            try:
+                folding = auto_folding(net, lut_budget=budget, bram_budget=BRAM[target] - 1,
+                                       family=family)
+            except FoldingError as exc:
+                rows.append({"model": name, "target": target, "lut_budget": budget,
+                             "does_not_fit": str(exc)})
+                print(rows[-1], flush=True)
+                continue
             perf = analyze(net, folding)
             start = time.perf_counter()
             row = {"model": name, "target": target, "lut_budget": budget,

@@ -9,10 +9,9 @@ block-RAM read), so the choice never changes the cycle model.
   the ROM, the XNOR and the popcount's first full adder fit together in the same 4-input LUTs
   (address bit plus three activation bits). With more address bits they no longer fit and a
   LUT ROM would cost a LUT per synapse, more than block RAM plus the XNOR.
-- ``logic`` (3–64 words): the same registered-address table, as LUT logic; yosys maps a
-  :class:`Memory` this shallow to logic anyway, so the design says so and the estimate counts it.
-- ``bram`` (more words): an ``amaranth.lib.memory.Memory`` with a synchronous read port, which
-  synthesis maps to block RAM.
+- ``bram`` (more words): an ``amaranth.lib.memory.Memory`` with a synchronous read port, marked
+  for block RAM (yosys would otherwise build a ROM of 64 words or fewer from LUTs, which for a
+  wide word costs far more than the blocks).
 """
 
 from __future__ import annotations
@@ -23,18 +22,14 @@ from amaranth.lib.memory import Memory
 __all__ = ["LUT_ROM_MAX_WORDS", "weight_storage", "weight_rom"]
 
 LUT_ROM_MAX_WORDS = 2
-LOGIC_ROM_MAX_WORDS = 64
 
 
 def weight_storage(words: int) -> str:
-    """``constants``, ``lut`` (fused with the first adder level), ``logic`` (3–64 words: a ROM
-    yosys maps to LUTs, as it does a :class:`Memory` this shallow) or ``bram``."""
+    """``constants`` (one word), ``lut`` (two, fused with the first adder level) or ``bram``."""
     if words == 1:
         return "constants"
     if words <= LUT_ROM_MAX_WORDS:
         return "lut"
-    if words <= LOGIC_ROM_MAX_WORDS:
-        return "logic"
     return "bram"
 
 
@@ -44,14 +39,15 @@ def weight_rom(m: Module, words: list[int], width: int, addr: Value, en: Value,
     kind = weight_storage(len(words))
     if kind == "constants":
         return Const(words[0], width)
-    if kind in ("lut", "logic"):
+    if kind == "lut":
         registered = Signal(len(addr), name=f"{name}_addr")
         with m.If(en):
             m.d.sync += registered.eq(addr)
         word = Signal(width, name=f"{name}_word")
         m.d.comb += word.eq(Array(Const(w, width) for w in words)[registered])
         return word
-    rom = Memory(shape=width, depth=len(words), init=words)
+    rom = Memory(shape=width, depth=len(words), init=words,
+                 attrs={"rom_style": "block", "ram_style": "block"})
     m.submodules[name] = rom
     port = rom.read_port(domain="sync")
     m.d.comb += [port.addr.eq(addr), port.en.eq(en)]

@@ -123,7 +123,7 @@ class LayerPerf:
     start_cycle: int  # first compute step of frame 0
     first_out_cycle: int
     last_out_cycle: int
-    weight_storage: str  # "constants", "lut", "logic" or "bram" (lowbit.hw.weights)
+    weight_storage: str  # "constants", "lut" or "bram" (lowbit.hw.weights)
     input_storage: str  # "registers" or "bram": where the two input banks live
     weight_memory_bits: int
     estimated_luts: int
@@ -441,12 +441,11 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
     XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
     are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3
     otherwise. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
-    adder bit per term bit. A weight ROM of 3–64 words is logic (as yosys maps it: about 1.3 LUT4
-    per 16 words per bit); deeper ones are block RAM. Threshold tables indexed by the neuron
-    fold are logic too. Then accumulators, comparators, the input bank read multiplexer and
-    control. ``cycles`` is the schedule length (default NF·SF). The coefficients come from
-    synthesizing TFC_1W1A at five foldings with ``synth_ice40`` (per layer: bench/synth.py
-    records the whole-design figures beside this estimate).
+    adder bit per term bit. Threshold tables indexed by the neuron fold are logic (about 1.3
+    LUT4 per 16 entries per bit). Then accumulators, comparators, the input bank read
+    multiplexer and control. ``cycles`` is the schedule length (default NF·SF). The
+    coefficients come from synthesizing TFC_1W1A at five foldings with ``synth_ice40``, per
+    layer; bench/synth.py records whole designs beside this estimate.
     """
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
@@ -458,14 +457,11 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
     act = layer.activation
     levels = 1 if act is None else act.levels
     if kind == "xnor":
-        code_bits = 1
         acc = count
-        per_pe = simd * (2.3 if storage == "bram" or storage == "logic" else 1.6)
+        per_pe = simd * (2.3 if storage == "bram" else 1.6)
     else:
         wbits = layer.weight_bits
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
-        code_bits = {"addsub": 1, "ternary": 2, "shift": 1 + exps.bit_length(),
-                     "multiply": 1 + wbits}[kind]
         term = {"addsub": in_bits, "ternary": in_bits,
                 "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
                 "multiply": in_bits * wbits}[kind]
@@ -482,10 +478,9 @@ def estimate_luts(layer: MatVec, pe: int, simd: int, cycles: int | None = None,
     else:
         thresholds = acc + _table_luts(nf, acc)  # output offset / accumulator lanes
     per_pe += 2 * acc + thresholds
-    rom = _table_luts(cycles, pe * simd * code_bits) if storage == "logic" else 0.0
     read_mux = 0 if sf == 1 or input_bram else simd * in_bits * min(2 * sf, 64) // 3
     control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
-    return int(round(pe * per_pe + rom + read_mux + control))
+    return int(round(pe * per_pe + read_mux + control))
 
 
 def estimate_ffs(layer: MatVec, pe: int, simd: int, stages: int, cycles: int,
