@@ -281,6 +281,59 @@ def _cmd_board_run(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from lowbit.sw import reference
+    from lowbit.sw.onnx_export import export_qonnx
+    from lowbit.sw.onnx_import import import_model
+    from lowbit.sw.train import load_digits_split, load_mnist_split, train
+
+    if args.dataset == "digits":
+        data = load_digits_split(args.seed)
+    elif args.dataset.startswith("mnist-idx:"):
+        folder = Path(args.dataset.split(":", 1)[1])
+        if not folder.is_dir():
+            raise LowbitError(f"--dataset {args.dataset}: no such folder {folder}")
+        data = load_mnist_split(folder, args.seed)
+    else:
+        raise LowbitError(f"--dataset {args.dataset}: use digits or mnist-idx:DIR")
+    try:
+        hidden = tuple(int(v) for v in args.arch.split(",") if v.strip())
+    except ValueError:
+        raise LowbitError(f"--arch {args.arch}: hidden layer sizes, e.g. 256,256") from None
+    if not hidden or min(hidden) < 1:
+        raise LowbitError(f"--arch {args.arch}: at least one hidden layer of 1 or more")
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise LowbitError(f"-o {out}: is a folder; give a .onnx file name")
+    if not out.parent.is_dir():
+        raise LowbitError(f"-o {out}: folder {out.parent} does not exist")
+
+    def bar(epoch, epochs, loss):
+        done = int(30 * epoch / epochs)
+        end = "\n" if epoch == epochs else ""
+        print(f"\r  [{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{epochs} loss {loss:.4f}",
+              end=end, flush=True)
+
+    print(f"training {args.method} on {data.name} ({len(data.x_train)} train, "
+          f"{len(data.x_test)} test), {data.x_train.shape[1]}-{args.arch}-10")
+    result = train(data, args.method, hidden=hidden, epochs=args.epochs, lr=args.lr,
+                   seed=args.seed, stochastic=args.stochastic, progress=bar)
+    print(f"  {result.seconds:.1f} s; the torch model: {result.test_accuracy:.2f}%")
+    if args.method == "float":
+        print(f"test accuracy {result.test_accuracy:.2f}%")
+        return 0
+    info = export_qonnx(result.model, data, out)
+    if info["snapped"]:
+        print(f"  TTQ: Wp/Wn rounded to a 5-bit grid in layers {info['snapped']}")
+    net = import_model(out)
+    y = reference.run(net, data.x_test)
+    accuracy = 100.0 * float((y.argmax(1) == data.y_test).mean())
+    print(f"wrote {out} (QONNX); lowbit imports it as "
+          + ", ".join(layer.weight_kind.value for layer in net.layers))
+    print(f"test accuracy {accuracy:.2f}%")
+    return 0
+
+
 def _folding_options(p, *, clock_mhz: float = 100.0, budget: str = "5000",
                      family: bool = True) -> None:
     p.add_argument("--folding", default="auto",
@@ -335,6 +388,20 @@ def build_parser() -> argparse.ArgumentParser:
                      budget="70%% of an iCE40's logic cells, 80%% of an ECP5's LUTs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("train", help="train a low-bit MLP and write it as QONNX")
+    p.add_argument("--method", required=True,
+                   choices=["float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2",
+                            "dorefa", "pact"])
+    p.add_argument("--dataset", default="digits", help="digits (default) or mnist-idx:DIR")
+    p.add_argument("--arch", default="256,256", help="hidden layer sizes (default 256,256)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stochastic", action="store_true",
+                   help="binaryconnect: stochastic binarization while training")
+    p.add_argument("-o", "--out", default="model.onnx", help="QONNX file to write")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("simulate", help="print the cycle model; --rtl measures it in Verilator")
     p.add_argument("model", help="ONNX or QONNX file")

@@ -1,0 +1,87 @@
+"""Training with lowbit: every method exports to QONNX that lowbit imports exactly (reference ==
+qonnx), the hardware runs it (RTL == reference), and the digits accuracy floors hold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from lowbit.sw import reference  # noqa: E402
+from lowbit.sw.onnx_export import export_qonnx  # noqa: E402
+from lowbit.sw.onnx_import import import_model  # noqa: E402
+from lowbit.sw.train import METHODS, load_digits_split, train  # noqa: E402
+from oracles import qonnx_run  # noqa: E402
+
+KIND = {"bnn": "binary", "binaryconnect": "binary", "xnor": "binary", "twn": "ternary",
+        "ttq": "ternary", "inq": "pow2", "log2": "pow2", "dorefa": "int", "pact": "int"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_split()
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "float"])
+def test_trained_model_exports_to_qonnx_that_lowbit_runs_exactly(tmp_path, digits, method):
+    result = train(digits, method, hidden=(64,), epochs=6)
+    path = tmp_path / f"{method}.onnx"
+    info = export_qonnx(result.model, digits, path)
+    net = import_model(path)
+    assert {layer.weight_kind.value for layer in net.layers} == {KIND[method]}
+    x = digits.x_test[:120]
+    y, inter = reference.run(net, x, intermediates=True)
+    y_q, tensors_q = qonnx_run(path, x, [net.layers[0].activation.tensor])
+    np.testing.assert_array_equal(y, y_q)
+    t = net.layers[0].activation.tensor
+    ours = inter[t].astype(np.float32) * np.float32(net.layers[0].activation.out.scale)
+    np.testing.assert_array_equal(ours.reshape(len(x), -1), tensors_q[t].reshape(len(x), -1))
+    # the export keeps the trained function: the same test accuracy (TTQ rounds Wp/Wn)
+    exported = 100 * float((reference.run(net, digits.x_test).argmax(1) == digits.y_test).mean())
+    assert abs(exported - result.test_accuracy) <= (2.0 if info["snapped"] else 0.3)
+
+
+@pytest.mark.parametrize("method", ["bnn", "twn", "inq", "dorefa"])
+def test_trained_model_rtl_equals_reference_on_the_test_split(tmp_path, digits, method):
+    from lowbit.sim.perf import auto_folding
+
+    from lowbit.flows import run_rtl
+
+    result = train(digits, method, hidden=(64, 32), epochs=4)
+    export_qonnx(result.model, digits, tmp_path / "m.onnx")
+    net = import_model(tmp_path / "m.onnx")
+    y, _, rtl, perf = run_rtl(net, auto_folding(net, lut_budget=3000), digits.x_test)
+    np.testing.assert_array_equal(y, reference.run(net, digits.x_test))
+    assert rtl.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+@pytest.mark.parametrize("method,floor", [("float", 97.0), ("bnn", 90.0), ("twn", 94.0),
+                                          ("inq", 95.0)])
+def test_digits_accuracy_floors(digits, method, floor):
+    result = train(digits, method)
+    assert result.test_accuracy >= floor
+    assert result.seconds < 120
+
+
+def test_lowbit_train_prints_progress_and_the_test_accuracy(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "train", "--method", "twn", "--epochs",
+                           "3", "--arch", "32", "-o", str(tmp_path / "t.onnx")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 3/3" in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy ") and last.endswith("%")
+    assert float(last.split()[-1].rstrip("%")) > 50
+    assert import_model(tmp_path / "t.onnx").layers[0].weight_kind.value == "ternary"
+
+
+def test_lowbit_train_refuses_a_bad_arch(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "train", "--method", "bnn", "--arch",
+                           "12,x", "-o", str(tmp_path / "t.onnx")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "--arch 12,x" in proc.stderr
