@@ -158,51 +158,82 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    import numpy as np
-    import onnx
+    import time
+    from importlib.resources import files
 
+    import numpy as np
+
+    from lowbit.export.synth import TARGETS, synthesize
     from lowbit.flows import (
         PERF_COLUMNS,
         compile_model,
+        device_budgets,
         format_table,
         inspect_rows,
+        output_folder,
         perf_rows,
         resolve_folding,
-        run_model,
         run_rtl,
-        save_outputs,
     )
+    from lowbit.report import write_html
+    from lowbit.sw import reference
     from lowbit.sw.onnx_import import import_model
-    from lowbit.sw.synthetic import binary_mlp
+    from lowbit.sw.train import load_digits_split
 
-    out = Path(args.out)
+    start = time.perf_counter()
+    out = output_folder(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / "model.onnx"
-    print(f"[1/5] writing a random binary MLP (QONNX, 784-64-64-64-10) to {model_path}")
-    onnx.save(binary_mlp((784, 64, 64, 64, 10), input_shape=(1, 28, 28), seed=1), model_path)
-    net = import_model(model_path)
-    print("[2/5] lowbit inspect")
+    model = files("lowbit") / "data" / "digits_bnn.onnx"
+    print("[1/7] the built-in model: a BNN (64-128-128-10) trained by `lowbit train --method bnn "
+          "--arch 128,128` on scikit-learn's digits")
+    net = import_model(str(model))
     print(format_table(inspect_rows(net)))
-    x = np.random.default_rng(0).random((10000, 1, 28, 28), dtype=np.float32)
-    print("[3/5] bit-exact reference on 10,000 random frames")
-    y, seconds = run_model(net, x)
-    save_outputs(out / "outputs.npy", y)
-    print(f"      {len(x):,} frames in {seconds:.3f} s: {len(x) / seconds:,.0f} frames/s")
-    folding = resolve_folding(net, "auto", lut_budget=3000)
-    print(f"[4/5] compiling to Verilog in {out / 'hw'} (auto folding, 3,000-LUT budget)")
-    _, generated = compile_model(net, out / "hw", folding, progress=_progress)
-    frames = 200
-    print(f"[5/5] Verilator: {frames} frames through the RTL")
-    y_rtl, _, result, perf = run_rtl(net, folding, x[:frames], generated=generated,
-                                     progress=_progress)
-    same = np.array_equal(y_rtl, y[:frames])
-    print(format_table(perf_rows(perf), PERF_COLUMNS))
+
+    data = load_digits_split()
+    x, labels = data.x_test, data.y_test
+    y = reference.run(net, x)
+    correct = int((y.argmax(1) == labels).sum())
+    print(f"[2/7] bit-exact reference on the {len(x)} digits test images: {correct}/{len(x)} = "
+          f"{100 * correct / len(x):.2f}% top-1")
+
+    target = TARGETS["ice40-up5k"]
+    folding = resolve_folding(net, "auto", family="ice40",
+                              **device_budgets(target, None, None, 1))
+    print(f"[3/7] compiling to Verilog in {out / 'hw'} (auto folding for an iCE40 UP5K)")
+    _, generated = compile_model(net, out / "hw", folding, progress=_progress,
+                                 clock_mhz=12.0)
+
+    print(f"[4/7] Verilator: the {len(x)} test images through the RTL")
+    y_rtl, _, result, perf = run_rtl(net, folding, x, generated=generated, progress=_progress)
+    same = bool(np.array_equal(y_rtl, y))
     ii, lat = result.ii_cycles(perf.out_beats), result.latency_cycles(perf.in_beats, perf.out_beats)
-    print(f"RTL outputs {'==' if same else '!='} reference on {frames} frames (bit-exact); "
-          f"II {ii} cycles, latency {lat} cycles measured; model {perf.ii_cycles} / "
-          f"{perf.latency_cycles}; {result.cycles / result.seconds:,.0f} simulated cycles/s")
-    print(f"report: {out / 'hw' / 'report.md'}")
-    return 0 if same and ii == perf.ii_cycles and lat == perf.latency_cycles else 1
+    cycles_equal = ii == perf.ii_cycles and lat == perf.latency_cycles
+    print(f"      RTL outputs {'==' if same else '!='} reference on all {len(x)} images "
+          f"(bit-exact, {len(x) * net.layers[-1].out_features:,} values compared)")
+
+    print("[5/7] cycle report (lowbit.sim.perf; measured in the RTL beside it)")
+    print(format_table(perf_rows(perf), PERF_COLUMNS))
+    print(f"      model II {perf.ii_cycles} cycles, latency {perf.latency_cycles} cycles; RTL "
+          f"measured II {ii}, latency {lat}: {'equal' if cycles_equal else 'DIFFERENT'}")
+
+    print("[6/7] synthesis for an iCE40 UP5K with yosys and nextpnr (YoWASP)")
+    synth = synthesize(net, folding, "ice40-up5k", out=out / "synth", clock_mhz=12.0,
+                       progress=_progress)
+    summary = {**synth.to_json(), "ii_cycles": perf.ii_cycles,
+               "latency_cycles": perf.latency_cycles, "estimated_luts": perf.estimated_luts}
+    fps = synth.fmax_mhz * 1e6 / perf.ii_cycles if synth.fmax_mhz else 0.0
+    print(f"      {synth.luts:,} LUT4 (estimate {perf.estimated_luts:,}), {synth.ffs:,} FF, "
+          f"{synth.bram_blocks} block RAM, {synth.logic_cells:,} / {target.luts:,} logic cells; "
+          f"fmax {synth.fmax_mhz} MHz: {fps:,.0f} frames/s")
+
+    report = write_html(out / "report.html", net, perf, folding,
+                        clock_mhz=synth.fmax_mhz or 12.0, synth=summary,
+                        rtl={"ii_cycles": ii, "latency_cycles": lat},
+                        extra=[("digits test top-1", f"{correct}/{len(x)} = "
+                                f"{100 * correct / len(x):.2f}% (reference; the RTL "
+                                f"{'matches it bit for bit' if same else 'DIFFERS'})")])
+    print(f"[7/7] report: {report} ({time.perf_counter() - start:.0f} s in all)")
+    return 0 if same and cycles_equal else 1
 
 
 def _cmd_build(args) -> int:

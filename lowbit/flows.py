@@ -18,11 +18,18 @@ __all__ = [
 ]
 
 
+def _describe_quantizer(q) -> str:
+    if q.kind != "int":
+        return q.kind
+    sign = "int" if q.signed else "uint"
+    return f"{sign}{q.bit_width}{' narrow' if q.narrow else ''} x{q.scale:g}"
+
+
 def inspect_rows(net: Network) -> list[dict]:
     """One row per layer (the input quantizer first), as ``lowbit inspect`` prints them."""
     stage = net.input
     rows = [{
-        "layer": stage.name, "kind": f"input {stage.quantizer}",
+        "layer": stage.name, "kind": f"input {_describe_quantizer(stage.quantizer)}",
         "shape": "x".join(map(str, stage.input_shape)) + f" -> {int(np.prod(stage.out_shape))}",
         "in_bits": 32, "out_bits": stage.out.bits, "weight_bits": "-", "thresholds": "-",
         "acc_bits": "-", "weight_mem_bits": 0,

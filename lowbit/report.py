@@ -54,7 +54,8 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
     ax.set_xticks(list(x), names, rotation=20, fontsize=8)
     ax.set_ylabel("cycles per frame")
     ax.set_title("Cycles per layer")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, max(dense + [perf.ii_cycles]) * 1.45)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     plots.append(("Cycles per layer", _png(fig)))
 
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
@@ -66,6 +67,8 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
     ax.set_xticks(list(x), names, rotation=20, fontsize=8)
     ax.set_ylabel("estimated LUT4")
     ax2.set_ylabel("weight memory (kbit)")
+    ax.set_ylim(0, max(luts) * 1.3)
+    ax2.set_ylim(0, max(mem) * 1.3)
     ax.set_title("Resources per layer")
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles, ["estimated LUT4", "weight kbit"], fontsize=8, loc="upper right")
@@ -78,14 +81,17 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
         for i, v in enumerate([perf.estimated_luts, synth["luts"]]):
             ax.text(i, v, f"{v:,}", ha="center", va="bottom", fontsize=9)
         ax.set_ylabel("LUT4")
+        ax.set_ylim(0, max(perf.estimated_luts, synth["luts"]) * 1.15)
         ax.set_title(f"Estimate vs actual ({synth.get('target', '')})")
         plots.append(("Estimate vs actual", _png(fig)))
     return plots
 
 
 def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0,
-               synth: dict | None = None, rtl: dict | None = None) -> Path:
-    """Write the report; ``synth`` is ``lowbit synth``'s summary, ``rtl`` measured cycles."""
+               synth: dict | None = None, rtl: dict | None = None,
+               extra: tuple = ()) -> Path:
+    """Write the report; ``synth`` is ``lowbit synth``'s summary, ``rtl`` measured cycles,
+    ``extra`` more (name, text) rows for the summary table."""
     from lowbit.flows import PERF_COLUMNS, perf_rows
 
     path = Path(path)
@@ -103,6 +109,7 @@ def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0
         ("output", "class index (label select)" if perf.label_select
          else f"{net.layers[-1].out_features} accumulators, float tail on the host"),
     ]
+    facts += list(extra)
     if rtl:
         same = (rtl.get("ii_cycles") == perf.ii_cycles
                 and rtl.get("latency_cycles") == perf.latency_cycles)

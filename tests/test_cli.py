@@ -61,5 +61,14 @@ def test_demo_runs_end_to_end_and_the_rtl_matches(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lowbit", "demo", "-o", str(tmp_path / "d")],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "RTL outputs == reference on 200 frames" in proc.stdout
+    out = proc.stdout
+    for step in range(1, 8):
+        assert f"[{step}/7]" in out
+    assert "RTL outputs == reference on all 360 images" in out
+    assert ": equal" in out  # measured II and latency == the model
+    accuracy = float(out.split("digits test images: ")[1].split("= ")[1].split("%")[0])
+    assert accuracy >= 90.0
+    assert "fmax" in out and "frames/s" in out
     assert (tmp_path / "d" / "hw" / "lowbit_top.v").is_file()
+    page = (tmp_path / "d" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "digits test top-1" in page
