@@ -15,6 +15,7 @@ per 1,000 LUTs (6-input LUTs). Writes bench/results/synth.json.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -22,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED, write_result
+from _common import RESULTS, SHARED, write_result
 from lowbit.export.synth import DoesNotFit, synthesize
 from lowbit.sim.perf import FoldingError, analyze, auto_folding
 from lowbit.sw.onnx_import import import_model
@@ -72,6 +73,9 @@ def main():
     models = {"TFC_1W1A": import_model(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"),
               "SFC_1W1A": import_model(sfc_model(work / "sfc.onnx"))}
     rows = []
+    old = RESULTS / "synth.json"
+    if args.only and old.exists():  # keep the other targets' rows
+        rows = [r for r in json.loads(old.read_text())["runs"] if r["target"] != args.only]
     print("first yowasp run compiles WebAssembly (about a minute)...", flush=True)
     for name, target, budgets, clock in RUNS:
         if args.only and target != args.only:

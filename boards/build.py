@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lowbit.export.synth import ToolError, _first_run_notice
+from lowbit.export.verilog import deep_expressions
 from lowbit.sim.perf import Folding, analyze
 from lowbit.sw.ir import Network
 
@@ -65,8 +66,10 @@ def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.Pa
     platform = b.platform()
     if progress:
         progress(f"elaborating the {board} top (UART at {baud} baud, divisor {divisor})")
-    plan = platform.build(BoardTop(core), name="lowbit", build_dir=str(out), do_build=False,
-                          synth_opts="-nowidelut" if b.family == "ecp5" else "")
+    with deep_expressions():
+        plan = platform.build(BoardTop(core), name="lowbit", build_dir=str(out),
+                              do_build=False,
+                              synth_opts="-nowidelut" if b.family == "ecp5" else "")
     plan.extract(str(out))
     for tool in TOOLS[b.family].values():
         if shutil.which(tool) is None:

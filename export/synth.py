@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from lowbit.export.verilog import convert
 from lowbit.hw.network import NetworkTop
 from lowbit.sim.perf import Folding
 from lowbit.sw.ir import Network
@@ -157,7 +157,7 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
         if estimate > 1.5 * t.luts:  # far beyond the estimate's error: do not run the tools
             raise DoesNotFit(_too_big_message(net, folding, t, estimate, estimated=True))
     top = SynthTop(net, folding, family)
-    text = amaranth_verilog.convert(top, name="synth_top", emit_src=False)
+    text = convert(top, "synth_top")
     start = time.perf_counter()
     work = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="lowbit-synth-"))
     work.mkdir(parents=True, exist_ok=True)

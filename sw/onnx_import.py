@@ -54,7 +54,7 @@ ELEMENTWISE = frozenset(
 )
 LAYOUT = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 # Largest accumulator table (reachable values × channels) evaluated while importing.
-MAX_TABLE = 1 << 24
+MAX_TABLE = 1 << 26  # accumulator values × channels tabulated (float32): 256 MB at most
 
 
 def load_model(path: str | os.PathLike) -> onnx.ModelProto:
