@@ -84,7 +84,7 @@ MAIN = {"binary": "addsub", "ternary": "ternary", "ttq": "ternary", "pow2": "shi
 def test_rtl_equals_reference_and_cycles_equal_model_on_random_networks(weights):
     seen = set()
 
-    @settings(max_examples=3, deadline=None, derandomize=True, phases=NO_SHRINK,
+    @settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
               suppress_health_check=list(HealthCheck))
     @given(networks(weights))
     def check(case):

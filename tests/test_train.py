@@ -46,13 +46,13 @@ def test_trained_model_exports_to_qonnx_that_lowbit_runs_exactly(tmp_path, digit
     assert abs(exported - result.test_accuracy) <= (2.0 if info["snapped"] else 0.3)
 
 
-@pytest.mark.parametrize("method", ["bnn", "twn", "inq", "dorefa"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "float"])
 def test_trained_model_rtl_equals_reference_on_the_test_split(tmp_path, digits, method):
     from lowbit.sim.perf import auto_folding
 
     from lowbit.flows import run_rtl
 
-    result = train(digits, method, hidden=(64, 32), epochs=4)
+    result = train(digits, method, hidden=(48, 32), epochs=3)
     export_qonnx(result.model, digits, tmp_path / "m.onnx")
     net = import_model(tmp_path / "m.onnx")
     y, _, rtl, perf = run_rtl(net, auto_folding(net, lut_budget=3000), digits.x_test)
@@ -85,3 +85,18 @@ def test_lowbit_train_refuses_a_bad_arch(tmp_path):
                            "12,x", "-o", str(tmp_path / "t.onnx")], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "--arch 12,x" in proc.stderr
+
+
+def test_mnist_idx_training_reads_the_files_and_exports(tmp_path, mnist_test):
+    from conftest import MNIST
+    from lowbit.sw.train import load_mnist_split
+
+    data = load_mnist_split(MNIST)  # the mnist_test fixture skips where ../shared is absent
+    assert data.x_train.shape == (8000, 784) and data.input_bits == 8
+    data.x_train, data.y_train = data.x_train[:2000], data.y_train[:2000]
+    result = train(data, "bnn", hidden=(64,), epochs=2)
+    assert result.test_accuracy > 60
+    export_qonnx(result.model, data, tmp_path / "m.onnx")
+    net = import_model(tmp_path / "m.onnx")
+    x = data.x_test[:50]
+    np.testing.assert_array_equal(reference.run(net, x), qonnx_run(tmp_path / "m.onnx", x)[0])
