@@ -365,16 +365,18 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _folding_options(p, *, clock_mhz: float = 100.0, budget: str = "5000",
+def _folding_options(p, *, clock_mhz: float | None = 100.0, budget: str = "5000",
                      family: bool = True) -> None:
     p.add_argument("--folding", default="auto",
                    help="auto (default) or a folding JSON file (see folding.json from compile)")
     p.add_argument("--lut-budget", type=int, default=None,
                    help=f"auto: fastest folding within this many estimated LUTs (default {budget})")
     p.add_argument("--fps", type=float, default=None,
-                   help="auto: cheapest folding reaching this many frames/s at --clock-mhz")
-    p.add_argument("--clock-mhz", type=float, default=clock_mhz,
-                   help=f"clock to assume (and, for synth, constrain) (default {clock_mhz:g})")
+                   help="auto: cheapest folding reaching this many frames/s at the clock")
+    if clock_mhz is not None:  # a board brings its own clock
+        p.add_argument("--clock-mhz", type=float, default=clock_mhz,
+                       help=f"clock to assume (and, for synth, constrain) "
+                            f"(default {clock_mhz:g})")
     if family:
         p.add_argument("--family", choices=["ice40", "ecp5"], default="ice40",
                        help="FPGA family the popcount structure is built for (default ice40); "
@@ -447,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="ONNX or QONNX file")
     p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
     p.add_argument("-o", "--out", required=True, help="output folder")
-    _folding_options(p, family=False,
+    _folding_options(p, family=False, clock_mhz=None,
                      budget="70%% of an iCE40's logic cells, 80%% of an ECP5's LUTs")
     p.add_argument("--label-select", action="store_true",
                    help="answer one class index per frame instead of the accumulators")
