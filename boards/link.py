@@ -9,6 +9,8 @@ from lowbit.sw.ir import Network
 
 from lowbit.errors import LowbitError
 
+from .top import RESYNC_BYTES
+
 __all__ = ["frame_bytes", "reply_bytes", "decode_reply", "run_frames", "BoardLinkError"]
 
 
@@ -47,7 +49,8 @@ def run_frames(port, net: Network, perf: NetworkPerf, x, progress=None):
         if len(got) != want:
             raise BoardLinkError(
                 f"frame {k}: the board answered {len(got)} of {want} bytes; is the bitstream "
-                f"built from this model and folding, and the baud rate right?"
+                f"built from this model and folding, and the baud rate right? (after "
+                f"{RESYNC_BYTES} idle byte times the board starts a new frame)"
             )
         answer += got
         if progress and (k + 1) % 100 == 0:

@@ -5,13 +5,17 @@ The link carries raw beats, no framing: the host sends each frame as the network
 board answers with the output beats, ``beat_bytes(out_width)`` bytes each, also little-endian
 (accumulators, or one class index per frame with label select). Bytes wait in a 64-byte FIFO,
 so a host may send the next frame while the answer to the last one is on its way.
+
+A frame left incomplete (a byte lost on the line, a host that stopped) would shift every later
+frame; so when a frame has begun and the line then stays idle for ``RESYNC_BYTES`` byte times,
+the board drops the partial frame and resets the network: the next byte starts a new frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -22,9 +26,10 @@ from lowbit.sw.ir import Network
 
 from .uart import UARTRx, UARTTx
 
-__all__ = ["UartNetwork", "BoardTop", "Board", "BOARDS", "RX_FIFO_BYTES"]
+__all__ = ["UartNetwork", "BoardTop", "Board", "BOARDS", "RX_FIFO_BYTES", "RESYNC_BYTES"]
 
 RX_FIFO_BYTES = 64
+RESYNC_BYTES = 20
 
 
 class UartNetwork(wiring.Component):
@@ -47,7 +52,9 @@ class UartNetwork(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.network = net = self.network
+        resync = Signal()
+        net = self.network
+        m.submodules.network = ResetInserter(resync)(net)
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_BYTES)
@@ -68,6 +75,21 @@ class UartNetwork(wiring.Component):
                 m.d.sync += count.eq(count + 1)
         with m.If(net.i.valid & net.i.ready):
             m.d.sync += full.eq(0)
+
+        # an incomplete frame followed by silence: drop it and start over
+        beats = Signal(range(max(self.perf.in_beats, 2)))
+        with m.If(net.i.valid & net.i.ready):
+            m.d.sync += beats.eq(Mux(beats == self.perf.in_beats - 1, 0, beats + 1))
+        limit = RESYNC_BYTES * 10 * self.divisor
+        idle = Signal(range(limit + 1))
+        started = (count != 0) | full | (beats != 0)
+        with m.If(rx.o.valid | ~started):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle != limit):
+            m.d.sync += idle.eq(idle + 1)
+        m.d.comb += resync.eq(idle == limit)
+        with m.If(resync):
+            m.d.sync += [count.eq(0), full.eq(0), beats.eq(0), idle.eq(0)]
 
         # one output beat -> bytes
         shift = Signal(8 * self.out_bytes, reset_less=True)

@@ -208,3 +208,31 @@ def test_lowbit_build_writes_an_icebreaker_bitstream(tmp_path):
     info = json.loads((tmp_path / "out" / "build.json").read_text())
     assert info["fmax_mhz"] >= 12.0
     assert info["utilization"]["ICESTORM_LC"]["used"] > 0
+
+
+def test_board_drops_an_incomplete_frame_after_silence_and_resynchronizes():
+    from lowbit.boards.top import RESYNC_BYTES
+
+    net = import_model(binary_mlp((16, 8, 4), seed=2))
+    folding = Folding((LayerFolding("fc0", 4, 8), LayerFolding("fc1", 4, 2)))
+    dut = UartNetwork(net, folding, "ice40", DIVISOR)
+    x = np.random.default_rng(4).random((3, 16), dtype=np.float32)
+    frames = frame_bytes(net, dut.perf, x)
+    want = reply_bytes(dut.perf) * len(x)
+    got = []
+
+    async def host(ctx):
+        await uart_send(ctx, dut.rx, frames[0, :1].tobytes(), DIVISOR)  # a frame cut short
+        await ctx.tick().repeat((RESYNC_BYTES + 2) * 10 * DIVISOR)  # silence
+        await uart_send(ctx, dut.rx, frames.tobytes(), DIVISOR)
+
+    async def listener(ctx):
+        got.append(await uart_receive(ctx, dut.tx, want, DIVISOR, limit=300_000))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host, background=True)
+    sim.add_testbench(listener)
+    sim.run()
+    y, _ = decode_reply(net, dut.perf, got[0], len(x))
+    np.testing.assert_array_equal(y, reference.run(net, x))
