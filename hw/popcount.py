@@ -39,7 +39,8 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     ``style="carry"`` (iCE40) is the full-adder level plus kept carry-chain adders described above.
     ``style="wallace"`` (ECP5) leaves the whole sum to yosys, which builds a Wallace tree of LUT
     full adders; mapped without wide-LUT muxes (``synth_ecp5 -nowidelut``) that is the smaller
-    choice on ECP5. Its pipeline registers follow the tree.
+    choice on ECP5. Its first pipeline register (for more than 32 lanes) splits the tree after
+    flat sums of 32-lane groups; further ones follow the tree.
     """
     width = len(bits)
     levels = popcount_levels(width)
@@ -59,8 +60,23 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     bits = source
 
     if style == "wallace":
-        total = Signal(range(width + 1), name=f"{name}_sum")
-        m.d.comb += total.eq(sum(bits[k] for k in range(width)))
+        if stages and width > 32:
+            # the first register goes inside the tree: flat sums of 32-lane groups, registered,
+            # then the sum of the group counts (yosys builds each flat sum as a Wallace tree)
+            parts = []
+            for g, k0 in enumerate(range(0, width, 32)):
+                part = Signal(range(min(32, width - k0) + 1), name=f"{name}_g{g}")
+                m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + 32, width))))
+                r = Signal.like(part, name=f"{name}_g{g}_r", reset_less=True)
+                with m.If(en):
+                    m.d[domain] += r.eq(part)
+                parts.append(r)
+            total = Signal(range(width + 1), name=f"{name}_sum")
+            m.d.comb += total.eq(sum(parts))
+            stages -= 1
+        else:
+            total = Signal(range(width + 1), name=f"{name}_sum")
+            m.d.comb += total.eq(sum(bits[k] for k in range(width)))
         for k in range(stages):
             r = Signal.like(total, name=f"{name}_r{k}", reset_less=True)
             with m.If(en):
