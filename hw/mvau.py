@@ -36,11 +36,10 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .adder import adder_levels, adder_tree
-from .mvtu import shift_in
+from .mvtu import InputBanks
 from .weights import weight_rom
 
 __all__ = ["MVAU", "ENGINES"]
@@ -277,9 +276,8 @@ class MVAU(wiring.Component):
         total = len(words)
 
         # -- input banks (double buffer; also the width converter) ---------------------------------
-        full = Signal(2)
-        wbank = Signal()
-        widx = Signal(range(max(self.in_beats, 2)))
+        inputs = InputBanks(m, self.in_beats, self.in_width, mw * bits, self.input_bram)
+        full, widx, memory, banks = inputs.full, inputs.widx, inputs.memory, inputs.banks
         out_valid = Signal()
         stall = Signal()
         m.d.comb += stall.eq(out_valid & ~self.o.ready)
@@ -287,26 +285,9 @@ class MVAU(wiring.Component):
         # a bank is free once its last step has issued, but that step reads it one cycle later
         # (stage B); while a stall holds that step there, the bank must not be overwritten
         reading = Signal()
-        m.d.comb += reading.eq(valid_b & stall & (bank_b == wbank))
-        m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1) & ~reading)
-        if self.input_bram:
-            depth = 2 << (max(self.in_beats, 2) - 1).bit_length()
-            memory = Memory(shape=simd * bits, depth=depth, init=[])
-            m.submodules.input_banks = memory
-            write = memory.write_port()
-            m.d.comb += [write.addr.eq(Cat(widx, wbank)), write.data.eq(self.i.payload),
-                         write.en.eq(self.i.valid & self.i.ready)]
-        else:
-            banks = [Signal(mw * bits, name=f"bank{b}", reset_less=True) for b in range(2)]
-            with m.If(self.i.valid & self.i.ready):
-                for b in range(2):
-                    with m.If(wbank == b):
-                        m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(widx == self.in_beats - 1):
-                m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
-            with m.Else():
-                m.d.sync += widx.eq(widx + 1)
+        m.d.comb += reading.eq(valid_b & stall & (bank_b == inputs.wbank))
+        m.d.comb += self.i.ready.eq(~full.bit_select(inputs.wbank, 1) & ~reading)
+        inputs.write(m, self.i.valid & self.i.ready, self.i.payload)
 
         # -- stage A: step counter, ROM address ----------------------------------------------------
         rbank = Signal()

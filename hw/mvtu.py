@@ -22,7 +22,7 @@ popcount_stages`` cycles after its first step. A back-pressured output freezes t
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
 
-__all__ = ["MVTU", "accumulator_bits", "shift_in"]
+__all__ = ["MVTU", "InputBanks", "accumulator_bits", "shift_in"]
 
 
 def shift_in(bank, beat):
@@ -40,6 +40,46 @@ def shift_in(bank, beat):
     if len(beat) == len(bank):
         return beat
     return Cat(bank[len(beat):], beat)
+
+
+class InputBanks:
+    """Two frame banks filled beat by beat, in flip-flops (shift registers) or one block RAM.
+
+    Attributes: ``full`` (2 bits), ``wbank`` (the bank being written), ``widx`` (its beat),
+    ``memory`` (block RAM, or None) and ``banks`` (the two flip-flop banks, or None). The caller
+    drives ``ready`` of its input and passes the accepting condition to :meth:`elaborate`.
+    """
+
+    def __init__(self, m: Module, beats: int, beat_width: int, frame_width: int, bram: bool):
+        self.beats = beats
+        self.full = Signal(2)
+        self.wbank = Signal()
+        self.widx = Signal(range(max(beats, 2)))
+        self.memory, self.banks = None, None
+        if bram:
+            depth = 2 << (max(beats, 2) - 1).bit_length()
+            self.memory = Memory(shape=beat_width, depth=depth, init=[])
+            m.submodules.input_banks = self.memory
+        else:
+            self.banks = [Signal(frame_width, name=f"bank{b}", reset_less=True)
+                          for b in range(2)]
+
+    def write(self, m: Module, accept: Value, beat: Value) -> None:
+        if self.memory is not None:
+            port = self.memory.write_port()
+            m.d.comb += [port.addr.eq(Cat(self.widx, self.wbank)), port.data.eq(beat),
+                         port.en.eq(accept)]
+        else:
+            with m.If(accept):
+                for b in range(2):
+                    with m.If(self.wbank == b):
+                        m.d.sync += self.banks[b].eq(shift_in(self.banks[b], beat))
+        with m.If(accept):
+            with m.If(self.widx == self.beats - 1):
+                m.d.sync += [self.widx.eq(0), self.wbank.eq(~self.wbank),
+                             self.full.bit_select(self.wbank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += self.widx.eq(self.widx + 1)
 
 
 def accumulator_bits(in_features: int) -> int:
@@ -135,28 +175,10 @@ class MVTU(wiring.Component):
         # -- input banks (double buffer; also the width converter) -----------------------------
         # data registers are reset-less: only control state needs a reset, and FFs without one
         # pack more freely with logic
-        full = Signal(2)
-        wbank = Signal()
-        widx = Signal(range(max(self.in_beats, 2)))
-        m.d.comb += self.i.ready.eq(~full.bit_select(wbank, 1))
-        if self.input_bram:
-            depth = 2 << (max(self.in_beats, 2) - 1).bit_length()
-            memory = Memory(shape=simd, depth=depth, init=[])
-            m.submodules.input_banks = memory
-            write = memory.write_port()
-            m.d.comb += [write.addr.eq(Cat(widx, wbank)), write.data.eq(self.i.payload),
-                         write.en.eq(self.i.valid & self.i.ready)]
-        else:
-            banks = [Signal(mw, name=f"bank{b}", reset_less=True) for b in range(2)]
-            with m.If(self.i.valid & self.i.ready):
-                for b in range(2):
-                    with m.If(wbank == b):
-                        m.d.sync += banks[b].eq(shift_in(banks[b], self.i.payload))
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(widx == self.in_beats - 1):
-                m.d.sync += [widx.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
-            with m.Else():
-                m.d.sync += widx.eq(widx + 1)
+        inputs = InputBanks(m, self.in_beats, self.in_width, mw, self.input_bram)
+        full, widx, memory, banks = inputs.full, inputs.widx, inputs.memory, inputs.banks
+        m.d.comb += self.i.ready.eq(~full.bit_select(inputs.wbank, 1))
+        inputs.write(m, self.i.valid & self.i.ready, self.i.payload)
 
         # -- step counters ---------------------------------------------------------------------
         out_valid = Signal()
