@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 
-__all__ = ["adder_tree", "adder_levels"]
+__all__ = ["adder_tree", "adder_levels", "register"]
 
 
 def _signed(v: Value) -> Value:
@@ -14,6 +14,19 @@ def _signed(v: Value) -> Value:
 def adder_levels(terms: int) -> int:
     """Levels of pairwise adders for ``terms`` operands (0 for one operand)."""
     return max(0, (max(terms, 1) - 1).bit_length())
+
+
+def register(m: Module, values: list, en: Value, domain: str, name: str,
+             counter: list) -> list:
+    """A pipeline register for each value (advancing while ``en``), named ``<name>_r<n>``."""
+    regs = []
+    for v in values:
+        counter[0] += 1
+        r = Signal(Value.cast(v).shape(), name=f"{name}_r{counter[0]}", reset_less=True)
+        with m.If(en):
+            m.d[domain] += r.eq(v)
+        regs.append(r)
+    return regs
 
 
 def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,
@@ -35,14 +48,7 @@ def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,
 
     def cut(level: int, values: list) -> list:
         for _ in range(cuts.count(level)):
-            regs = []
-            for v in values:
-                counter[0] += 1
-                r = Signal(v.shape(), name=f"{name}_r{counter[0]}", reset_less=True)
-                with m.If(en):
-                    m.d[domain] += r.eq(v)
-                regs.append(r)
-            values = regs
+            values = register(m, values, en, domain, name, counter)
         return values
 
     values = [_signed(Value.cast(t)) for t in terms] or [Const(0, signed(1))]

@@ -16,6 +16,8 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .adder import register
+
 __all__ = ["Popcount", "popcount_tree", "popcount_levels", "STYLES"]
 
 
@@ -92,14 +94,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
 
     def cut(level: int, values: list) -> list:
         for _ in range(cuts.count(level)):
-            regs = []
-            for v in values:
-                counter[0] += 1
-                r = Signal(len(v), name=f"{name}_r{counter[0]}", reset_less=True)
-                with m.If(en):
-                    m.d[domain] += r.eq(v)
-                regs.append(r)
-            values = regs
+            values = register(m, values, en, domain, name, counter)
         return values
 
     values = []
