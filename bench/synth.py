@@ -34,8 +34,8 @@ RUNS = [
     # model, target, LUT budgets for auto folding, clock to constrain (MHz)
     ("TFC_1W1A", "ice40-up5k", [2000, 3000], 24),
     ("SFC_1W1A", "ice40-up5k", [3000], 24),
-    ("SFC_1W1A", "ecp5-85k", [20000, 6000], 100),
     ("TFC_1W1A", "ecp5-85k", [10000], 100),
+    ("SFC_1W1A", "ecp5-85k", [6000, 12000, 20000], 100),
 ]
 
 BRAM = {"ice40-up5k": 30, "ecp5-85k": 208}

@@ -2,7 +2,8 @@
 
 The float → integer step of the input quantizer happens on the host
 (:func:`lowbit.sw.reference.quantize_input`); the hardware takes the quantized input as level
-indices of ``in_bits`` each, ``simd`` of layer 0 per beat, bits ``[j·in_bits, (j+1)·in_bits)`` of
+indices of ``in_bits`` each, ``simd`` of layer 0 per beat (one pixel per beat when layer 0 is a
+convolution, in HWC order), bits ``[j·in_bits, (j+1)·in_bits)`` of
 beat ``b`` being input element ``b·simd + j`` (for bipolar inputs one bit, 1 ↔ +1). Between
 layers the same packing carries output level indices. The output is the last layer's signed
 accumulators, ``pe`` per beat, or one class index per frame when the folding asks for a
@@ -24,6 +25,7 @@ from lowbit.sw.ir import MatVec, Network
 from .label_select import LabelSelect
 from .mvau import MVAU
 from .mvtu import MVTU
+from .window import MaxPoolUnit, WindowGenerator
 
 __all__ = ["NetworkTop", "popcount_thresholds", "hardware_name", "FAMILIES"]
 
@@ -54,7 +56,8 @@ def popcount_thresholds(layer: MatVec) -> tuple[np.ndarray, np.ndarray]:
 
 class NetworkTop(wiring.Component):
     """All layers of a network, streaming: XNOR-popcount layers on :class:`MVTU`, the others on
-    :class:`MVAU`.
+    :class:`MVAU`; a convolution has a :class:`WindowGenerator` in front of its unit and, when
+    it pools, a :class:`MaxPoolUnit` behind it.
 
     Members
     -------
@@ -74,11 +77,18 @@ class NetworkTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        units = []
-        in_width = self.perf.in_width
+        units = []  # (input side, output side) of each layer
+        in_width, elem_bits = self.perf.in_width, self.perf.in_bits
         for k, (layer, f, lp, schedule) in enumerate(zip(
                 self.net.layers, self.folding.layers, self.perf.layers, self.perf.schedules)):
             act = layer.activation
+            name = hardware_name(k, layer.name)
+            window = None
+            if layer.window is not None:
+                window = WindowGenerator(layer.window, in_width=in_width, in_bits=elem_bits,
+                                         out_bits=layer.in_values.bits)
+                m.submodules[f"{name}_window"] = window
+                in_width = window.out_width
             if lp.engine == "xnor":
                 t, ge = popcount_thresholds(layer) if act is not None else (None, None)
                 unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
@@ -95,13 +105,23 @@ class NetworkTop(wiring.Component):
                             out_bits=lp.out_lane_bits, acc_bits=lp.out_lane_bits,
                             stages=lp.popcount_stages,
                             input_bram=lp.input_storage == "bram")
-            m.submodules[hardware_name(k, layer.name)] = unit
-            units.append(unit)
-            in_width = lp.out_width
-        wiring.connect(m, wiring.flipped(self.i), units[0].i)
-        for a, b in zip(units, units[1:]):
+            m.submodules[name] = unit
+            out = unit
+            if window is not None:
+                wiring.connect(m, window.o, unit.i)
+            if layer.pool is not None:
+                pool = MaxPoolUnit(kernel=layer.pool.kernel, height=layer.pool.height,
+                                   width=layer.pool.width, channels=layer.out_features,
+                                   pe=f.pe, lane_bits=lp.out_lane_bits)
+                m.submodules[f"{name}_pool"] = pool
+                wiring.connect(m, unit.o, pool.i)
+                out = pool
+            units.append((window or unit, out))
+            in_width, elem_bits = lp.out_width, lp.out_lane_bits
+        wiring.connect(m, wiring.flipped(self.i), units[0][0].i)
+        for (_, a), (b, _) in zip(units, units[1:]):
             wiring.connect(m, a.o, b.i)
-        last = units[-1]
+        last = units[-1][1]
         if self.folding.label_select:
             select = LabelSelect(self.net.layers[-1].out_features, self.folding.layers[-1].pe,
                                  self.perf.layers[-1].out_lane_bits)

@@ -23,7 +23,7 @@ def input_beats(net: Network, perf: NetworkPerf, x) -> np.ndarray:
     """
     index = quantize_input(net.input, check_input(net, x))  # (N, MW) level indices
     n = len(index)
-    per = perf.layers[0].in_bits
+    per = perf.in_bits
     bits = np.unpackbits(index[:, :, None], axis=2, bitorder="little")[:, :, :per]
     bits = bits.reshape(n, -1)  # element i at bits [i·per, (i+1)·per)
     width, beats = perf.in_width, perf.in_beats

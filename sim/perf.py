@@ -129,6 +129,12 @@ class LayerPerf:
     estimated_luts: int
     estimated_ffs: int
     fifo_depth: int = 0
+    positions: int = 1  # window positions per frame (convolutions)
+    window_beats: int = 0  # beats of one window vector (== in_beats for a dense layer)
+    frame_cycles: int = 0  # cycles per frame when this layer paces: positions × max(beats, steps)
+    window_storage_bits: int = 0  # the window generator's two frame banks
+    pool: int = 0  # max-pool kernel after the thresholds (0: none)
+    out_beats: int = 0  # output beats per frame
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ class NetworkPerf:
     latency_cycles: int
     in_beats: int
     in_width: int
+    in_bits: int  # bits per input element (a level index of the input quantizer)
     out_beats: int
     out_width: int
     estimated_luts: int
@@ -152,6 +159,7 @@ class NetworkPerf:
             "latency_cycles": self.latency_cycles,
             "in_beats": self.in_beats,
             "in_width": self.in_width,
+            "in_bits": self.in_bits,
             "out_beats": self.out_beats,
             "out_width": self.out_width,
             "estimated_luts": self.estimated_luts,
@@ -409,8 +417,11 @@ def network_bram_blocks(perf: NetworkPerf, family: str = "ice40") -> int:
     for lp in perf.layers:
         total += bram_blocks(lp.cycles_per_frame, lp.pe * lp.simd * _code_bits(lp), family)
         if lp.input_storage == "bram":
-            total += _ram_blocks(2 << (max(lp.in_beats, 2) - 1).bit_length(), lp.in_width,
+            total += _ram_blocks(2 << (max(lp.window_beats, 2) - 1).bit_length(),
+                                 lp.window_beats and lp.mw * lp.in_bits // lp.window_beats,
                                  family)
+        if lp.window_storage_bits:  # the window generator's two frame banks
+            total += _ram_blocks(2 * lp.in_beats, lp.in_width, family)
     return total
 
 
@@ -502,15 +513,38 @@ def logic_cells(perf: NetworkPerf) -> int:
     return perf.estimated_luts + perf.estimated_ffs
 
 
+def window_word(layer: MatVec, in_width: int, in_elem_bits: int) -> tuple[int, int]:
+    """``(window beat width, window beats)`` of a convolution: the window generator passes the
+    incoming beats through (``in_width / in_elem_bits`` elements each), re-coded to the layer's
+    input level indices; a window vector is ``kh·kw·channels`` elements."""
+    elements = in_width // in_elem_bits
+    width = elements * layer.in_values.bits
+    return width, layer.in_features // elements
+
+
 def analyze(net: Network, folding: Folding) -> NetworkPerf:
-    """The exact cycle model of ``net`` under ``folding``."""
+    """The exact cycle model of ``net`` under ``folding``.
+
+    A convolution is a window generator in front of the layer's unit (:mod:`lowbit.hw.window`).
+    The generator collects a whole input frame (two frame banks), starts reading one cycle after
+    the frame's last beat, and its first window beat reaches the unit one cycle later (``s0``);
+    it then streams window beats back to back, held while the unit's input banks are full. With
+    ``IB`` beats per window and ``T`` steps per window the unit starts window ``k`` at
+    ``s0 + IB + k·max(IB, T)``. A max-pool stage after the thresholds emits pooled beat ``nf``
+    of a pooled pixel one cycle after the unit's beat ``nf`` of the window that completes it.
+    """
     validate_folding(net, folding)
     layers, schedules = [], []
     first = net.layers[0]
-    in_width = folding.layers[0].simd * first.in_values.bits
-    in_beats = first.in_features * first.in_values.bits // in_width
+    in_bits = net.input.out.bits
+    if first.window is not None:  # one input pixel per beat
+        in_width = first.window.channels * in_bits
+        in_beats = first.window.height * first.window.width
+    else:
+        in_width = folding.layers[0].simd * first.in_values.bits
+        in_beats = first.in_features * first.in_values.bits // in_width
     last_in = in_beats - 1  # cycle of the last input beat of frame 0
-    width, beats = in_width, in_beats
+    width, beats, elem_bits = in_width, in_beats, in_bits
     for layer, f in zip(net.layers, folding.layers):
         mh, mw = layer.out_features, layer.in_features
         nf, sf = mh // f.pe, mw // f.simd
@@ -518,29 +552,54 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         kind = engine(layer)
         schedule = layer_schedule(layer, f.pe, f.simd, f.zero_skip)
         depth = 1 if kind == "xnor" else 2
-        start = last_in + 1
         cycles = schedule.cycles
-        first_out = start + schedule.steps[0] + depth + p
-        last_out = start + cycles + depth + p
         lane_bits = out_lane_bits(layer)
         out_width = f.pe * lane_bits
-        banks = input_storage(width, f.simd, layer.in_values.bits, mw, schedule.dense)
+        window = layer.window
+        if window is None:
+            unit_width, unit_beats, positions = width, beats, 1
+            start = last_in + 1
+            step = 0
+        else:
+            unit_width, unit_beats = window_word(layer, width, elem_bits)
+            positions = window.positions
+            step = max(unit_beats, cycles)
+            start = last_in + 2 + unit_beats  # window 0; window k starts k·step later
+        first_out = start + schedule.steps[0] + depth + p
+        last_out = start + (positions - 1) * step + cycles + depth + p
+        out_positions = positions
+        if layer.pool is not None:
+            k, ow = layer.pool.kernel, window.out_width
+            done_first = (k - 1) * ow + (k - 1)
+            done_last = (layer.pool.out_height * k - 1) * ow + layer.pool.out_width * k - 1
+            first_out = start + done_first * step + schedule.steps[0] + depth + p + 1
+            last_out = start + done_last * step + cycles + depth + p + 1
+            out_positions = layer.pool.out_height * layer.pool.out_width
+        banks = input_storage(unit_width, f.simd, layer.in_values.bits, mw, schedule.dense)
+        frame_cycles = positions * max(unit_beats, cycles)
+        window_bits = 0 if window is None else 2 * layer.in_elements * elem_bits
         layers.append(LayerPerf(
             name=layer.name, mh=mh, mw=mw, pe=f.pe, simd=f.simd, neuron_fold=nf,
             synapse_fold=sf, popcount_stages=p, in_beats=beats, in_width=width,
             out_width=out_width, engine=kind, in_bits=layer.in_values.bits,
             out_lane_bits=lane_bits,
             zero_weights=float(np.count_nonzero(layer.weights == 0)) / layer.weights.size,
-            dense_cycles=nf * sf, cycles_per_frame=cycles, ii_cycles=max(beats, cycles),
+            dense_cycles=nf * sf, cycles_per_frame=cycles,
+            ii_cycles=max(beats, frame_cycles),
             start_cycle=start, first_out_cycle=first_out, last_out_cycle=last_out,
             weight_storage=weight_storage(cycles), input_storage=banks,
             weight_memory_bits=mh * mw * layer.weight_bits,
-            estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles, banks == "bram"),
+            estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles, banks == "bram")
+            + _window_luts(layer, width, elem_bits, f.pe * lane_bits),
             estimated_ffs=estimate_ffs(layer, f.pe, f.simd, p, cycles, banks == "bram",
-                                       out_width),
+                                       out_width) + _window_ffs(layer, width, f.pe * lane_bits),
+            positions=positions, window_beats=unit_beats, frame_cycles=frame_cycles,
+            window_storage_bits=window_bits,
+            pool=0 if layer.pool is None else layer.pool.kernel,
+            out_beats=out_positions * nf,
         ))
         schedules.append(schedule)
-        last_in, width, beats = last_out, out_width, nf
+        last_in, width, beats, elem_bits = last_out, out_width, out_positions * nf, lane_bits
     latency = last_in
     out_beats, out_width = beats, width
     if folding.label_select:
@@ -552,6 +611,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         latency_cycles=latency,
         in_beats=in_beats,
         in_width=in_width,
+        in_bits=in_bits,
         out_beats=out_beats,
         out_width=out_width,
         estimated_luts=sum(layer.estimated_luts for layer in layers),
@@ -559,6 +619,35 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         label_select=folding.label_select,
         schedules=tuple(schedules),
     )
+
+
+def _compute_cycles(lp: LayerPerf) -> int:
+    """Cycles per frame of a layer's compute steps alone (its beats aside)."""
+    return lp.positions * lp.cycles_per_frame
+
+
+def _window_luts(layer: MatVec, in_width: int, elem_bits: int, pool_width: int) -> int:
+    """Window generator (address counters, padding muxes) and max-pool comparators, in LUT4s;
+    a first estimate, not yet calibrated against synthesis."""
+    if layer.window is None:
+        return 0
+    w = layer.window
+    counters = 6 * sum(max(1, (v - 1).bit_length()) for v in
+                       (w.out_height, w.out_width, *w.kernel, w.height * w.width))
+    pad = (in_width // elem_bits) * layer.in_values.bits if w.padded else 0
+    pool = 0 if layer.pool is None else 2 * pool_width + 40
+    return 40 + counters + pad + pool
+
+
+def _window_ffs(layer: MatVec, in_width: int, pool_width: int) -> int:
+    """Window generator registers (frame banks live in block RAM) and the pool's row of partial
+    maxima."""
+    if layer.window is None:
+        return 0
+    pool = 0
+    if layer.pool is not None:
+        pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits + pool_width
+    return 48 + 2 * in_width + pool
 
 
 def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: float | None = None,
@@ -601,17 +690,31 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     while True:
         if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
             break
-        k = max(range(len(state)), key=lambda j: current.layers[j].cycles_per_frame)
-        layer = net.layers[k]
-        pe, simd = state[k]
-        options = [d for d in divisors(layer.in_features) if d > simd]
-        if options:
-            trial = (pe, options[0])
-        else:
-            options = [d for d in divisors(layer.out_features) if d > pe]
+        # the layer that sets the II; when its input beats pace it, widen the previous
+        # layer's output (PE) instead of unfolding it
+        k = max(range(len(state)), key=lambda j: (current.layers[j].ii_cycles,
+                                                   _compute_cycles(current.layers[j])))
+        lp = current.layers[k]
+        if lp.ii_cycles > _compute_cycles(lp):
+            if k == 0:
+                break  # the input stream itself is the limit
+            k -= 1
+            pe, simd = state[k]
+            options = [d for d in divisors(net.layers[k].out_features) if d > pe]
             if not options:
                 break
             trial = (options[0], simd)
+        else:
+            layer = net.layers[k]
+            pe, simd = state[k]
+            options = [d for d in divisors(layer.in_features) if d > simd]
+            if options:
+                trial = (pe, options[0])
+            else:
+                options = [d for d in divisors(layer.out_features) if d > pe]
+                if not options:
+                    break
+                trial = (options[0], simd)
         new = [list(s) for s in state]
         new[k] = list(trial)
         trial_perf = perf(new)

@@ -1,6 +1,8 @@
 """The integer IR: what a low-bit network computes, stated once.
 
-A :class:`Network` is an input quantizer followed by a chain of :class:`MatVec` layers. Every
+A :class:`Network` is an input quantizer followed by a chain of :class:`MatVec` layers (a
+convolution is a MatVec applied at every position of a :class:`ConvWindow`, optionally followed by
+a :class:`MaxPool` of its thresholded output). Every
 tensor between them is an integer tensor with a declared :class:`ValueSet` (the integer levels it
 can take and the real ``scale`` that maps a level back to the ONNX float domain). Each layer
 ends either in :class:`Thresholds` (integer comparisons on the accumulator that produce the next
@@ -26,6 +28,8 @@ __all__ = [
     "Thresholds",
     "OutputTail",
     "MatVec",
+    "ConvWindow",
+    "MaxPool",
     "Network",
     "BIPOLAR",
     "TERNARY_SIGN",
@@ -210,6 +214,66 @@ class OutputTail:
     affine_max_error: float
 
 
+@dataclass(frozen=True)
+class ConvWindow:
+    """The sliding window a convolution's MatVec reads (im2col with channels innermost).
+
+    The input feature map ``(channels, height, width)`` streams in HWC order: pixels in raster
+    order, the channels of a pixel innermost. At output position ``(oy, ox)`` the window vector
+    holds, for ``ky, kx`` in kernel order, the ``channels`` elements of input pixel
+    ``(oy·sh + ky − top, ox·sw + kx − left)``; positions outside the map are padding and hold
+    the value 0 (in the float domain), as in ONNX. ``in_map[i]`` is the index in the layer's
+    ``in_values`` of incoming level ``i``; ``pad_index`` the index of the value 0 (None without
+    padding). A bipolar input with padding becomes ternary {−1, 0, +1} this way.
+    """
+
+    channels: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    in_map: tuple[int, ...]
+    pad_index: int | None = None
+
+    @property
+    def out_height(self) -> int:
+        return (self.height + self.pads[0] + self.pads[2] - self.kernel[0]) // self.stride[0] + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.width + self.pads[1] + self.pads[3] - self.kernel[1]) // self.stride[1] + 1
+
+    @property
+    def positions(self) -> int:
+        return self.out_height * self.out_width
+
+    @property
+    def padded(self) -> bool:
+        return any(self.pads)
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Max pooling of a convolution's thresholded output: ``kernel × kernel`` windows at stride
+    ``kernel`` (no padding; a partial window at the right or bottom edge is dropped, as ONNX's
+    floor mode does). Levels are sorted, so the max of values is the max of level indices."""
+
+    name: str
+    tensor: str  # ONNX name of the pooled tensor
+    kernel: int
+    height: int  # of the map being pooled
+    width: int
+
+    @property
+    def out_height(self) -> int:
+        return self.height // self.kernel
+
+    @property
+    def out_width(self) -> int:
+        return self.width // self.kernel
+
+
 @dataclass(frozen=True, eq=False)
 class MatVec:
     """A dense layer: integer weights times an integer input vector, then thresholds or a tail.
@@ -233,6 +297,11 @@ class MatVec:
     exact_float : bool
         True when the ONNX model's float accumulator equals ``acc * in_scale * weight_scale``
         exactly for every reachable value (power-of-two scales); thresholds are exact then.
+    window : ConvWindow or None
+        Set for a convolution: the MatVec runs at every window position, ``in_features`` is the
+        window length ``kh·kw·channels`` and ``out_features`` the output channels.
+    pool : MaxPool or None
+        Max pooling of the thresholded output (convolutions only).
     """
 
     name: str
@@ -244,6 +313,34 @@ class MatVec:
     activation: Thresholds | None = None
     tail: OutputTail | None = None
     exact_float: bool = True
+    window: ConvWindow | None = None
+    pool: MaxPool | None = None
+
+    @property
+    def positions(self) -> int:
+        """Window positions per frame (1 for a dense layer)."""
+        return 1 if self.window is None else self.window.positions
+
+    @property
+    def out_map(self) -> tuple[int, int, int] | None:
+        """``(channels, height, width)`` of the output feature map after pooling (convolutions)."""
+        if self.window is None:
+            return None
+        if self.pool is not None:
+            return (self.out_features, self.pool.out_height, self.pool.out_width)
+        return (self.out_features, self.window.out_height, self.window.out_width)
+
+    @property
+    def out_elements(self) -> int:
+        """Output elements per frame: channels × output positions after pooling."""
+        shape = self.out_map
+        return self.out_features if shape is None else shape[0] * shape[1] * shape[2]
+
+    @property
+    def in_elements(self) -> int:
+        """Input elements per frame (the whole input map for a convolution)."""
+        w = self.window
+        return self.in_features if w is None else w.channels * w.height * w.width
 
     @property
     def out_features(self) -> int:

@@ -21,6 +21,7 @@ input a float can always be 0, so a ``Sign`` there gives a ternary input.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -35,8 +36,10 @@ from lowbit.errors import ModelFileError, NotSupportedYet, UnsupportedError
 
 from .ir import (
     BIPOLAR,
+    ConvWindow,
     InputQuant,
     MatVec,
+    MaxPool,
     Network,
     OutputTail,
     Quantizer,
@@ -186,6 +189,7 @@ class _Pending:
     in_values: ValueSet
     in_layout: tuple[int, ...]
     exact_float: bool
+    window: ConvWindow | None = None
 
 
 @dataclass
@@ -293,6 +297,10 @@ class _Importer:
             self._quantizer(node)
         elif op in ("MatMul", "Gemm") and not node.domain:
             self._matvec(node)
+        elif op == "Conv" and not node.domain:
+            self._conv(node)
+        elif op == "MaxPool" and not node.domain:
+            self._maxpool(node)
         elif (op in ELEMENTWISE or op in LAYOUT) and node.domain in ("", "ai.onnx"):
             self._propagate(node, acts)
         else:
@@ -567,6 +575,16 @@ class _Importer:
                 f"node {name!r}: weights take {w.shape[1]} inputs but the activation has "
                 f"{act.shape[1]}"
             )
+        layout = act.base_shape[1:]
+        if len(layout) == 3:  # a (C, H, W) map streams in HWC order: permute the columns
+            w = w.reshape(len(w), *layout).transpose(0, 2, 3, 1).reshape(len(w), -1)
+        self._pending(node, w, values, layout, bias, (1, w.shape[0]))
+
+    def _pending(self, node: onnx.NodeProto, w: np.ndarray, values: ValueSet,
+                 layout: tuple[int, ...], bias: str | None, out_shape: tuple[int, ...],
+                 window: ConvWindow | None = None):
+        """Register a layer's accumulator as the activation ``node.output[0]``."""
+        name = self._name(node)
         kind, w_int, w_scale = classify_weights(w, name)
         prod = values.scale * w_scale
         exact = bool(np.all(np.exp2(np.round(np.log2(prod))) == prod))
@@ -581,10 +599,107 @@ class _Importer:
             acc_tensor = f"{node.output[0]}::acc"
             nodes.append(helper.make_node("Add", [acc_tensor, bias], [node.output[0]],
                                           name=f"{name}::bias"))
-        pending = _Pending(name, acc_tensor, kind, w_int, w_scale, values,
-                           act.base_shape[1:], exact)
-        self.acts[node.output[0]] = _Act((1, w.shape[0]), "acc", acc_tensor, nodes,
-                                         base_shape=(1, w.shape[0]), pending=pending)
+        pending = _Pending(name, acc_tensor, kind, w_int, w_scale, values, layout, exact, window)
+        self.acts[node.output[0]] = _Act(out_shape, "acc", acc_tensor, nodes,
+                                         base_shape=out_shape, pending=pending)
+
+    def _conv(self, node: onnx.NodeProto):
+        name = self._name(node)
+        x, wname = node.input[0], node.input[1]
+        if x not in self.acts or wname not in self.const:
+            raise UnsupportedError(
+                f"node {name!r}: Conv needs the activation first and constant weights second")
+        act = self.acts[x]
+        if act.base != "quant":
+            raise UnsupportedError(
+                f"node {name!r}: Conv on an unquantized tensor; put a quantizer before it")
+        if len(act.shape) != 4:
+            raise NotSupportedYet(
+                f"node {name!r}: Conv on a tensor of shape {act.shape}; only 2-D convolutions "
+                f"(N, C, H, W) are supported")
+        a = _attrs(node)
+        w = np.asarray(self.const[wname], dtype=np.float64)
+        _, c, h, wd = act.shape
+        if w.ndim != 4 or w.shape[1] != c:
+            raise UnsupportedError(
+                f"node {name!r}: weights of shape {w.shape} do not take {c} input channels")
+        if a.get("group", 1) != 1:
+            raise NotSupportedYet(f"node {name!r}: grouped or depthwise Conv (group="
+                                  f"{a.get('group')}) is not supported yet")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise NotSupportedYet(f"node {name!r}: dilated Conv ({a.get('dilations')}) is not "
+                                  f"supported yet")
+        auto_pad = _str(a.get("auto_pad", "NOTSET"))
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise NotSupportedYet(f"node {name!r}: Conv auto_pad={auto_pad} is not supported; "
+                                  f"export explicit pads")
+        kh, kw = w.shape[2:]
+        stride = tuple(int(v) for v in a.get("strides", [1, 1]))
+        pads = tuple(int(v) for v in a.get("pads", [0, 0, 0, 0]))
+        if len(stride) != 2 or len(pads) != 4 or min(stride) < 1 or min(pads) < 0:
+            raise UnsupportedError(f"node {name!r}: strides {stride} / pads {pads} are not valid "
+                                   f"for a 2-D Conv")
+        if h + pads[0] + pads[2] < kh or wd + pads[1] + pads[3] < kw:
+            raise UnsupportedError(f"node {name!r}: kernel {kh}x{kw} is larger than the padded "
+                                   f"input {h}x{wd}")
+        values = self._dequantized_values(act, name)
+        in_map, pad_index = tuple(range(len(values.levels))), None
+        if any(pads):
+            if 0 in values.levels:
+                pad_index = values.levels.index(0)
+            elif values.bipolar:  # padding adds a third value: {-1, 0, +1}
+                in_map, pad_index = (0, 2), 1
+                values = ValueSet((-1, 0, 1), values.scale)
+            else:
+                raise NotSupportedYet(
+                    f"node {name!r}: zero padding on inputs with levels {values.levels} "
+                    f"(no 0 among them) is not supported")
+        window = ConvWindow(c, h, wd, (kh, kw), stride, pads, in_map, pad_index)
+        oc = w.shape[0]
+        matrix = w.transpose(0, 2, 3, 1).reshape(oc, -1)  # (ky, kx, c): channels innermost
+        bias = None
+        if len(node.input) > 2 and node.input[2]:
+            b = np.asarray(self.const[node.input[2]]).reshape(1, oc, 1, 1)
+            bias = f"{node.output[0]}::bias4d"
+            self.const[bias] = b
+        self._pending(node, matrix, values, act.base_shape[1:], bias,
+                      (1, oc, window.out_height, window.out_width), window)
+
+    def _maxpool(self, node: onnx.NodeProto):
+        name = self._name(node)
+        act = self.acts[node.input[0]]
+        a = _attrs(node)
+        k = [int(v) for v in a.get("kernel_shape", [])]
+        stride = [int(v) for v in a.get("strides", k)]
+        if (len(k) != 2 or k[0] != k[1] or stride != k or any(a.get("pads", [0])) or
+                a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])) or
+                a.get("storage_order", 0) or len(node.output) > 1 and node.output[1]):
+            raise NotSupportedYet(
+                f"node {name!r}: MaxPool kernel {k}, strides {stride}, pads {a.get('pads')}, "
+                f"ceil_mode {a.get('ceil_mode', 0)}: only square k x k pooling at stride k "
+                f"without padding is supported")
+        if act.base == "acc":
+            raise NotSupportedYet(
+                f"node {name!r}: MaxPool before the quantizer of {act.pending.node!r}; lowbit "
+                f"pools quantized outputs (pool after the activation)")
+        last = self.layers[-1] if self.layers else None
+        if (act.base != "quant" or last is None or last.window is None or last.pool is not None
+                or last.activation is None or last.activation.tensor != act.base_tensor):
+            raise NotSupportedYet(
+                f"node {name!r}: MaxPool is supported right after a convolution's activation "
+                f"only")
+        if len(act.shape) != 4:
+            raise UnsupportedError(f"node {name!r}: MaxPool on shape {act.shape}")
+        values = self._dequantized_values(act, name)  # positive rescaling: max commutes
+        _, c, h, w = act.shape
+        if h < k[0] or w < k[0]:
+            raise UnsupportedError(f"node {name!r}: pool {k[0]}x{k[0]} larger than the map "
+                                   f"{h}x{w}")
+        pool = MaxPool(name, node.output[0], k[0], h, w)
+        self.layers[-1] = dataclasses.replace(last, pool=pool)
+        shape = (1, c, pool.out_height, pool.out_width)
+        self.acts[node.output[0]] = _Act(shape, "quant", node.output[0], values=values,
+                                         base_shape=shape)
 
     def _dequantized_values(self, act: _Act, node: str) -> ValueSet:
         """The value set reaching a MatMul: the quantized levels, through any scalar float ops."""
@@ -629,16 +744,28 @@ class _Importer:
     def _accumulator_floats(self, p: _Pending, accs: np.ndarray) -> np.ndarray:
         """What the ONNX MatMul outputs for each reachable accumulator, per channel (R, C)."""
         real = accs[:, None].astype(np.float64) * (p.in_values.scale * p.weight_scale[None, :])
-        return real.astype(np.float32)
+        real = real.astype(np.float32)
+        if p.window is not None:  # a convolution's accumulator: (R, C, 1, 1), one per channel
+            real = real.reshape(*real.shape, 1, 1)
+        return real
+
+    def _per_channel(self, p: _Pending, y: np.ndarray, rows: int, what: str) -> np.ndarray:
+        y = y.reshape(rows, -1)
+        if y.shape[1] != len(p.weights):
+            raise UnsupportedError(
+                f"node {what!r}: the float ops after {p.node!r} differ between positions of the "
+                f"map ({y.shape[1]} values for {len(p.weights)} channels); only per-channel "
+                f"constants can become thresholds")
+        return y
 
     def _derive_thresholds(self, act: _Act, node: onnx.NodeProto, quantizer: Quantizer,
                            values: ValueSet) -> Thresholds:
         p = act.pending
         accs = self._reachable(p)
+        name = self._name(node)
         pre = self._evaluate(act.nodes, act.base_tensor, self._accumulator_floats(p, accs),
                              node.input[0])
-        pre = pre.reshape(len(accs), -1)
-        name = self._name(node)
+        pre = self._per_channel(p, pre, len(accs), name)
         if np.isnan(pre).any():
             raise UnsupportedError(f"node {name!r}: its input is NaN for some accumulator values")
         index = quantizer.index(pre).astype(np.int64)
@@ -670,9 +797,14 @@ class _Importer:
 
     def _finish_with_tail(self, act: _Act, out: str) -> MatVec:
         p = act.pending
+        if p.window is not None and p.window.positions > 1:
+            raise NotSupportedYet(
+                f"output {out!r}: the network ends in convolution {p.node!r} with a "
+                f"{act.shape[2:]} map; end it in a MatMul/Gemm layer (after Flatten)")
         accs = self._reachable(p)
         y = self._evaluate(act.nodes, act.base_tensor, self._accumulator_floats(p, accs), out)
-        table = np.ascontiguousarray(y.reshape(len(accs), -1).T.astype(np.float32))
+        y = self._per_channel(p, y, len(accs), out)
+        table = np.ascontiguousarray(y.T.astype(np.float32))
         span = float(accs[-1] - accs[0])
         t64 = table.astype(np.float64)
         scale = (t64[:, -1] - t64[:, 0]) / span if span else np.zeros(len(table))
@@ -688,7 +820,7 @@ class _Importer:
         return MatVec(
             name=p.node, weight_kind=p.kind, weights=p.weights, weight_scale=p.weight_scale,
             in_values=p.in_values, in_layout=p.in_layout, activation=activation, tail=tail,
-            exact_float=p.exact_float,
+            exact_float=p.exact_float, window=p.window,
         )
 
     # -- running float sub-graphs --------------------------------------------------------------

@@ -22,7 +22,8 @@ from lowbit.errors import InputShapeError
 from .ir import InputQuant, MatVec, Network, WeightKind
 from .onnx_import import run_float_model
 
-__all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input"]
+__all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input", "stream_order",
+           "onnx_order", "im2col", "max_pool"]
 
 CHUNK = 1024
 
@@ -55,9 +56,55 @@ def binary_dot(a_words: np.ndarray, w_words: np.ndarray, k: int) -> np.ndarray:
 
 
 def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
-    """The host-side input stage: float input ``(N, *shape)`` → level indices ``(N, K)`` uint8."""
-    pre = run_float_model(stage.prefix, x, what=stage.tensor).reshape(len(x), -1)
-    return stage.quantizer.index(pre)
+    """The host-side input stage: float input ``(N, *shape)`` → level indices ``(N, K)`` uint8,
+    in streaming order (a ``(C, H, W)`` map in HWC order: pixels in raster order, channels
+    innermost)."""
+    pre = run_float_model(stage.prefix, x, what=stage.tensor)
+    return stream_order(stage.quantizer.index(pre.reshape(len(x), -1)), stage.out_shape)
+
+
+def stream_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``(N, prod(shape))`` in ONNX (C order) → streaming order (HWC for a 3-D map)."""
+    if len(shape) != 3:
+        return flat
+    return np.ascontiguousarray(flat.reshape(len(flat), *shape).transpose(0, 2, 3, 1)).reshape(
+        len(flat), -1)
+
+
+def onnx_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`stream_order`: ``(N, *shape)`` in ONNX's layout."""
+    if len(shape) != 3:
+        return flat.reshape(len(flat), *shape)
+    c, h, w = shape
+    return np.ascontiguousarray(flat.reshape(len(flat), h, w, c).transpose(0, 3, 1, 2))
+
+
+def im2col(values: np.ndarray, window) -> np.ndarray:
+    """Window vectors ``(N·positions, kh·kw·C)`` of HWC maps ``(N, H·W·C)`` (padding given as
+    already-mapped level values), in the order :class:`~lowbit.sw.ir.ConvWindow` defines."""
+    w = window
+    n = len(values)
+    x = values.reshape(n, w.height, w.width, w.channels)
+    top, left, bottom, right = w.pads
+    if any(w.pads):
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                   constant_values=w.pad_index)
+    (kh, kw), (sh, sw) = w.kernel, w.stride
+    oh, ow = w.out_height, w.out_width
+    cols = np.empty((n, oh, ow, kh, kw, w.channels), dtype=values.dtype)
+    for ky in range(kh):
+        for kx in range(kw):
+            cols[:, :, :, ky, kx] = x[:, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw]
+    return cols.reshape(n * oh * ow, kh * kw * w.channels)
+
+
+def max_pool(index: np.ndarray, layer) -> np.ndarray:
+    """Max pooling of level indices ``(N, H·W·C)`` (HWC) by ``layer.pool``."""
+    p, c = layer.pool, layer.out_features
+    k, oh, ow = p.kernel, p.out_height, p.out_width
+    x = index.reshape(len(index), p.height, p.width, c)[:, :oh * k, :ow * k]
+    x = x.reshape(len(index), oh, k, ow, k, c).max(axis=(2, 4))
+    return np.ascontiguousarray(x).reshape(len(index), -1)
 
 
 class _Compiled:
@@ -78,8 +125,20 @@ class _Compiled:
             self.direction = act.direction.astype(np.int32)
 
     def accumulate(self, x) -> np.ndarray:
+        """Accumulators ``(N, C)``, or ``(N·positions, C)`` for a convolution (from level
+        indices of the whole input map)."""
+        window = self.layer.window
+        if window is not None:
+            mapped = np.asarray(window.in_map, dtype=np.uint8)[x]
+            cols = im2col(mapped, window)
+            if self.packed:
+                return binary_dot(pack_bits(cols.view(bool)), self.w_words, self.k)
+            return self._dot(cols)
         if self.packed:
             return binary_dot(x, self.w_words, self.k)
+        return self._dot(x)
+
+    def _dot(self, x) -> np.ndarray:
         # exact: |acc| < 2**53
         return (self.levels[x] @ self.w_float).astype(np.int64)
 
@@ -90,8 +149,9 @@ class _Compiled:
 
 
 def _next_operand(stage: _Compiled | None, index: np.ndarray):
-    """Convert level indices to what the next layer consumes (packed bits for bipolar)."""
-    if stage is not None and stage.packed:
+    """Convert level indices to what the next layer consumes (packed bits for a bipolar dense
+    layer; convolutions take level indices and pack their window vectors themselves)."""
+    if stage is not None and stage.packed and stage.layer.window is None:
         return pack_bits(index.view(bool))
     return index
 
@@ -116,9 +176,13 @@ def _run_chunk(net: Network, stages: list[_Compiled], x: np.ndarray, keep: dict 
         if keep is not None:
             keep[f"{layer.name}:acc"] = acc
         if layer.activation is not None:
-            index = stage.activate(acc)
+            index = stage.activate(acc).reshape(len(x), -1)  # conv: (N, positions·C), HWC
             if keep is not None:
                 keep[layer.activation.tensor] = _levels(layer.activation.out.levels, index)
+            if layer.pool is not None:
+                index = max_pool(index, layer)
+                if keep is not None:
+                    keep[layer.pool.tensor] = _levels(layer.activation.out.levels, index)
         else:
             tail = layer.tail
             col = (acc - tail.acc_min) // tail.acc_step

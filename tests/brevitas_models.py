@@ -186,3 +186,81 @@ def brevitas_quant_mlp(sizes, weights: str, act: str, seed: int = 0, in_bits: in
             return self.body(self.inp(x.reshape(x.shape[0], -1)))
 
     return Mlp().eval(), (sizes[0],)
+
+
+def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None = None):
+    """A Brevitas 1W1A CNN in the bnn_pynq style.
+
+    ``convs``: ``(out_channels, kernel, padding, pool)`` per convolution (``pool`` is a kernel size
+    or 0); then ``Flatten`` and the dense ``fcs`` (hidden sizes..., classes). The input is
+    ``2x − 1`` then BipolarQuant, or, with ``in_bits``, an ``in_bits``-bit signed quantizer
+    (CNV's Q1.7 input). BatchNorm statistics are random, with some negative gammas.
+    """
+    import brevitas.nn as qnn
+    import torch
+    import torch.nn as nn
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        SignedBinaryActPerTensorConst,
+        SignedBinaryWeightPerTensorConst,
+    )
+
+    class WeightQuant(SignedBinaryWeightPerTensorConst):
+        scaling_const = 1.0
+
+    class InputQuant(Int8ActPerTensorFixedPoint):
+        bit_width = in_bits or 8
+        max_val = 1.0
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    def act():
+        return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+
+    class Cnn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=InputQuant) if in_bits else act()
+            layers, c, (h, w) = [], in_shape[0], in_shape[1:]
+            for oc, k, pad, pool in convs:
+                conv = qnn.QuantConv2d(c, oc, k, padding=pad, bias=False, weight_quant=WeightQuant)
+                torch.nn.init.uniform_(conv.weight.data, -1, 1)
+                bn = nn.BatchNorm2d(oc)
+                _randomize_batchnorm(bn, rng, c * k * k)
+                layers += [conv, bn, act()]
+                h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+                if pool:
+                    layers.append(nn.MaxPool2d(pool))
+                    h, w = h // pool, w // pool
+                c = oc
+            layers.append(nn.Flatten())
+            n = c * h * w
+            for k, m in enumerate(fcs):
+                layers.append(qnn.QuantLinear(n, m, bias=False, weight_quant=WeightQuant))
+                if k < len(fcs) - 1:
+                    bn = nn.BatchNorm1d(m)
+                    _randomize_batchnorm(bn, rng, n)
+                    layers += [bn, act()]
+                n = m
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.body(self.inp(2.0 * x - 1.0))
+
+    return Cnn().eval(), tuple(in_shape)
+
+
+def brevitas_cnv(seed: int = 0):
+    """bnn_pynq's CNV_1W1A topology (``model_with_cfg("cnv_1w1a", pretrained=False)``) with its
+    uniform random weights and randomized BatchNorm statistics; input (3, 32, 32)."""
+    import torch
+    from brevitas_examples.bnn_pynq.models import model_with_cfg
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model, _ = model_with_cfg("cnv_1w1a", pretrained=False)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            _randomize_batchnorm(module, rng, 9 * module.num_features)
+    return model.eval(), (3, 32, 32)

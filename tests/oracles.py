@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from lowbit.sw.reference import onnx_order
 
 
 def qonnx_run(model_path, x: np.ndarray, tensors: list[str] = ()) -> tuple[np.ndarray, dict]:
@@ -43,8 +44,12 @@ def assert_equal_to_oracle(net, y_ref, inter, y_oracle, tensors_oracle):
     np.testing.assert_array_equal(y_ref.argmax(-1), y_oracle.argmax(-1))
     for layer in net.layers:
         if layer.activation is not None:
-            t = layer.activation.tensor
-            ours = inter[t].astype(np.float32) * np.float32(layer.activation.out.scale)
-            np.testing.assert_array_equal(ours.reshape(len(ours), -1),
-                                          tensors_oracle[t].reshape(len(ours), -1), err_msg=t)
+            for t in (layer.activation.tensor,) + ((layer.pool.tensor,) if layer.pool else ()):
+                if t not in tensors_oracle:
+                    continue
+                ours = inter[t].astype(np.float32) * np.float32(layer.activation.out.scale)
+                theirs = tensors_oracle[t].reshape(len(ours), -1)
+                if layer.window is not None:  # ours stream in HWC order
+                    ours = onnx_order(ours, tensors_oracle[t].shape[1:])
+                np.testing.assert_array_equal(ours.reshape(len(ours), -1), theirs, err_msg=t)
     np.testing.assert_array_equal(y_ref, y_oracle)

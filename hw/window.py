@@ -1,0 +1,226 @@
+"""Sliding windows and max pooling for convolutions, streaming.
+
+:class:`WindowGenerator` turns a feature map, arriving in HWC order (pixels in raster order, the
+channels of a pixel innermost, ``in_width`` bits per beat), into the im2col window vectors of a
+:class:`~lowbit.sw.ir.ConvWindow`: for each output position, for each kernel position, the words
+of one input pixel, or padding. It keeps two frame banks in one memory (block RAM when large), so
+the next frame arrives while this one is read; reading starts one cycle after a frame's last
+beat and runs back to back, one window beat per cycle, frame after frame. A padded position
+gives the level index of 0; incoming level indices are re-coded on the way out (a bipolar bit
+``b`` becomes the ternary index ``2b`` when the layer pads).
+
+:class:`MaxPoolUnit` pools a thresholded output stream (``pe`` lanes of level indices per beat,
+``channels / pe`` beats per pixel) over ``k × k`` windows at stride ``k``: it keeps one row of
+partial maxima and emits pooled beat ``nf`` of a pooled pixel one cycle after beat ``nf`` of the
+pixel that completes it. Pixels beyond the last whole window are consumed and dropped (ONNX's
+floor mode).
+
+Both hold their output when it is not taken (a stalled generator freezes its read pipeline), so
+nothing is lost under back-pressure. :mod:`lowbit.sim.perf` states their timing.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["WindowGenerator", "MaxPoolUnit"]
+
+
+class WindowGenerator(wiring.Component):
+    """Window vectors of a convolution from a streamed feature map.
+
+    Parameters
+    ----------
+    window : lowbit.sw.ir.ConvWindow
+    in_width : int
+        Bits per input beat; holds ``in_width / in_bits`` elements and divides a pixel.
+    in_bits, out_bits : int
+        Bits per element (a level index) in and out.
+
+    Members
+    -------
+    i : In(stream.Signature(in_width))
+    o : Out(stream.Signature(elements · out_bits))
+    """
+
+    def __init__(self, window, *, in_width: int, in_bits: int, out_bits: int):
+        elements = in_width // in_bits
+        if in_width % in_bits or (window.channels * in_bits) % in_width:
+            raise ValueError(f"in_width={in_width} must hold whole elements of {in_bits} bits and "
+                             f"divide a pixel of {window.channels}")
+        self.window = window
+        self.in_bits, self.out_bits, self.elements = in_bits, out_bits, elements
+        self.pixel_words = window.channels // elements
+        self.frame_words = window.height * window.width * self.pixel_words
+        self.out_width = elements * out_bits
+        super().__init__({
+            "i": In(stream.Signature(in_width)),
+            "o": Out(stream.Signature(self.out_width)),
+        })
+
+    def _recode(self, data):
+        """Incoming level indices → the layer's input level indices, element by element."""
+        w, n = self.window, self.elements
+        if tuple(w.in_map) == tuple(range(len(w.in_map))) and self.in_bits == self.out_bits:
+            return data
+        table = Array(Const(v, self.out_bits) for v in w.in_map)
+        return Cat(*(table[data.word_select(e, self.in_bits)] for e in range(n)))
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.window
+        frame, wp = self.frame_words, self.pixel_words
+        big = 2 * frame * len(self.i.payload) >= 1024  # else distributed RAM or flip-flops
+        memory = Memory(shape=len(self.i.payload), depth=2 * frame, init=[],
+                        attrs={"ram_style": "block"} if big else None)
+        m.submodules.frames = memory
+
+        # -- write side: frames into alternate banks ---------------------------------------
+        full = Signal(2)
+        wbank = Signal()
+        waddr = Signal(range(max(frame, 2)))
+        accept = Signal()
+        write = memory.write_port()
+        m.d.comb += [
+            self.i.ready.eq(~full.bit_select(wbank, 1)),
+            accept.eq(self.i.valid & self.i.ready),
+            write.addr.eq(Mux(wbank, frame, 0) + waddr), write.data.eq(self.i.payload),
+            write.en.eq(accept),
+        ]
+        with m.If(accept):
+            with m.If(waddr == frame - 1):
+                m.d.sync += [waddr.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += waddr.eq(waddr + 1)
+
+        # -- read side: output position, kernel position, word of the pixel ---------------
+        (kh, kw), (sh, sw) = w.kernel, w.stride
+        top, left = w.pads[0], w.pads[1]
+        rbank = Signal()
+        oy = Signal(range(max(w.out_height, 2)))
+        ox = Signal(range(max(w.out_width, 2)))
+        ky = Signal(range(max(kh, 2)))
+        kx = Signal(range(max(kw, 2)))
+        j = Signal(range(max(wp, 2)))
+        span = max(w.height + w.pads[2], w.width + w.pads[3]) + max(top, left) + 1
+        iy = Signal(signed(span.bit_length() + 2))
+        ix = Signal(signed(span.bit_length() + 2))
+        m.d.comb += [iy.eq(oy * sh + ky - top), ix.eq(ox * sw + kx - left)]
+        pad = Signal()
+        m.d.comb += pad.eq((iy < 0) | (iy >= w.height) | (ix < 0) | (ix >= w.width))
+
+        valid = Signal()  # the output beat register holds a beat
+        pad_out = Signal()
+        stall = Signal()
+        go = Signal()
+        m.d.comb += [stall.eq(valid & ~self.o.ready), go.eq(full.bit_select(rbank, 1) & ~stall)]
+        read = memory.read_port(domain="sync")
+        pixel = Signal(range(max(w.height * w.width, 2)))
+        m.d.comb += pixel.eq(Mux(pad, 0, iy.as_unsigned()[:len(pixel)] * w.width
+                                 + ix.as_unsigned()[:len(pixel)]))
+        m.d.comb += [read.addr.eq(Mux(rbank, frame, 0) + pixel * wp + j), read.en.eq(~stall)]
+        with m.If(~stall):
+            m.d.sync += [valid.eq(go), pad_out.eq(pad)]
+
+        def wrap(counter, limit, inner_done):
+            """Advance ``counter`` when everything inside it wrapped; return 'it wraps too'."""
+            last = inner_done & (counter == limit - 1)
+            with m.If(inner_done):
+                m.d.sync += counter.eq(Mux(counter == limit - 1, 0, counter + 1))
+            return last
+
+        with m.If(go):
+            done = wrap(j, wp, Const(1))
+            done = wrap(kx, kw, done)
+            done = wrap(ky, kh, done)
+            done = wrap(ox, w.out_width, done)
+            done = wrap(oy, w.out_height, done)
+            with m.If(done):  # the frame's last window beat: free its bank
+                m.d.sync += [rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
+
+        pad_word = Cat(*(Const(w.pad_index or 0, self.out_bits) for _ in range(self.elements)))
+        m.d.comb += [
+            self.o.valid.eq(valid),
+            self.o.payload.eq(Mux(pad_out, pad_word, self._recode(read.data))),
+        ]
+        return m
+
+
+class MaxPoolUnit(wiring.Component):
+    """``k × k`` max pooling at stride ``k`` of a stream of level indices.
+
+    Parameters
+    ----------
+    kernel, height, width : int
+        Pool size, and the map being pooled.
+    channels, pe, lane_bits : int
+        Channels per pixel, lanes per beat (``channels / pe`` beats per pixel), bits per lane.
+
+    Members
+    -------
+    i : In(stream.Signature(pe · lane_bits)); o : Out(stream.Signature(pe · lane_bits))
+    """
+
+    def __init__(self, *, kernel: int, height: int, width: int, channels: int, pe: int,
+                 lane_bits: int):
+        self.k, self.height, self.width = kernel, height, width
+        self.pe, self.lane_bits, self.nf = pe, lane_bits, channels // pe
+        self.out_height, self.out_width = height // kernel, width // kernel
+        super().__init__({
+            "i": In(stream.Signature(pe * lane_bits)),
+            "o": Out(stream.Signature(pe * lane_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        k, nf_max, bits = self.k, self.nf, self.lane_bits
+        beat = len(self.i.payload)
+        partial = Memory(shape=beat, depth=max(self.out_width * nf_max, 2), init=[])
+        m.submodules.partial = partial
+        rd = partial.read_port(domain="comb")
+        wr = partial.write_port()
+
+        y = Signal(range(max(self.height, 2)))
+        x = Signal(range(max(self.width, 2)))
+        yin = Signal(range(max(k, 2)))
+        xin = Signal(range(max(k, 2)))
+        xp = Signal(range(max(self.width // k + 1, 2)))
+        nf = Signal(range(max(nf_max, 2)))
+        accept = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~self.o.valid | self.o.ready),
+            accept.eq(self.i.valid & self.i.ready),
+        ]
+        inside = (y < self.out_height * k) & (x < self.out_width * k)
+        first = (yin == 0) & (xin == 0)
+        last = (yin == k - 1) & (xin == k - 1)
+        m.d.comb += rd.addr.eq(xp * nf_max + nf)
+        lanes = []
+        for lane in range(self.pe):
+            a = self.i.payload.word_select(lane, bits)
+            b = rd.data.word_select(lane, bits)
+            lanes.append(Mux(first | (a > b), a, b))
+        new = Cat(*lanes)
+        m.d.comb += [wr.addr.eq(rd.addr), wr.data.eq(new), wr.en.eq(accept & inside & ~last)]
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(accept):
+            with m.If(inside & last):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(new)]
+            # counters: channel beat, then x (with x mod k and x div k), then y
+            with m.If(nf == nf_max - 1):
+                m.d.sync += nf.eq(0)
+                with m.If(x == self.width - 1):
+                    m.d.sync += [x.eq(0), xin.eq(0), xp.eq(0),
+                                 y.eq(Mux(y == self.height - 1, 0, y + 1)),
+                                 yin.eq(Mux((yin == k - 1) | (y == self.height - 1), 0, yin + 1))]
+                with m.Else():
+                    m.d.sync += [x.eq(x + 1), xin.eq(Mux(xin == k - 1, 0, xin + 1)),
+                                 xp.eq(Mux(xin == k - 1, xp + 1, xp))]
+            with m.Else():
+                m.d.sync += nf.eq(nf + 1)
+        return m
