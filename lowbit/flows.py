@@ -25,6 +25,22 @@ def _describe_quantizer(q) -> str:
     return f"{sign}{q.bit_width}{' narrow' if q.narrow else ''} x{q.scale:g}"
 
 
+def layer_shape(layer) -> str:
+    """``in -> out`` features, or for a convolution its window, maps and pooling."""
+    w = layer.window
+    if w is None:
+        return f"{layer.in_features} -> {layer.out_features}"
+    (kh, kw), (sh, sw) = w.kernel, w.stride
+    conv = f"conv {kh}x{kw}" + (f"/{sh}" if (sh, sw) != (1, 1) else "")
+    conv += " pad " + ",".join(map(str, w.pads)) if w.padded else ""
+    text = (f"{conv}: {w.channels}x{w.height}x{w.width} -> "
+            f"{layer.out_features}x{w.out_height}x{w.out_width}")
+    if layer.pool is not None:
+        c, h, wd = layer.out_map
+        text += f", maxpool {layer.pool.kernel} -> {c}x{h}x{wd}"
+    return text
+
+
 def inspect_rows(net: Network) -> list[dict]:
     """One row per layer (the input quantizer first), as ``lowbit inspect`` prints them."""
     stage = net.input
@@ -39,7 +55,7 @@ def inspect_rows(net: Network) -> list[dict]:
         rows.append({
             "layer": layer.name,
             "kind": layer.weight_kind.value,
-            "shape": f"{layer.in_features} -> {layer.out_features}",
+            "shape": layer_shape(layer),
             "in_bits": layer.in_values.bits,
             "out_bits": act.out.bits if act is not None else 32,
             "weight_bits": layer.weight_bits,
@@ -173,7 +189,8 @@ def perf_rows(perf) -> list[dict]:
     return [{
         "layer": lp.name, "engine": lp.engine, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
         "SIMD": lp.simd, "NF": lp.neuron_fold, "SF": lp.synapse_fold,
-        "stages": lp.popcount_stages, "cycles": lp.cycles_per_frame,
+        "stages": lp.popcount_stages, "positions": lp.positions,
+        "cycles": lp.positions * lp.cycles_per_frame,
         "zeros": f"{100 * lp.zero_weights:.0f}%" if lp.zero_weights else "-",
         "saved": (f"{100 * (1 - lp.cycles_per_frame / lp.dense_cycles):.0f}%"
                   if lp.cycles_per_frame < lp.dense_cycles else "-"),
@@ -185,9 +202,11 @@ def perf_rows(perf) -> list[dict]:
 
 PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("PE", "PE"),
                 ("SIMD", "SIMD"), ("NF", "NF"), ("SF", "SF"), ("stages", "tree stages"),
-                ("cycles", "cycles/frame"), ("zeros", "w=0"), ("saved", "cycles saved"),
+                ("positions", "positions"), ("cycles", "compute cycles/frame"),
+                ("zeros", "w=0"), ("saved", "cycles saved"),
                 ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
-                ("inputs", "input banks"), ("mem_bits", "weight bits"), ("est_luts", "est. LUTs")]
+                ("inputs", "input banks"), ("mem_bits", "weight bits"),
+                ("est_luts", "est. LUTs")]
 
 
 def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> str:
@@ -210,7 +229,9 @@ def report_markdown(net: Network, perf, folding, clock_mhz: float = 100.0) -> st
                                                       "the float tail)"),
         f"- estimated LUTs: {perf.estimated_luts:,} (first-order model, not yet calibrated "
         f"against synthesis)",
-        "- FIFOs between layers: none needed (each unit double-buffers its input frame)",
+        "- FIFOs between layers: none needed (each unit double-buffers its input frame"
+        + (f"; window generators hold {sum(lp.window_storage_bits for lp in perf.layers):,} "
+           f"bits of frame banks" if any(lp.positions > 1 for lp in perf.layers) else "") + ")",
         "",
         head, sep, *body, "",
         "Engines: `xnor` XNOR-popcount, `addsub` binary weights on multi-bit inputs, `ternary` "

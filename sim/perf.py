@@ -22,9 +22,17 @@ neuron fold ``nf`` takes ``steps[nf]`` cycles instead of ``SF``, fewer when zero
 skipped, and its datapath is one register deeper (output beat ``nf`` leaves ``cum_steps(nf+1) + 2
 + P`` cycles after the first step). ``D`` below is that depth: 1 for XNOR-popcount, 2 otherwise.
 
-FIFOs between layers: none are needed. Each unit's second input bank holds a whole frame, and a
-unit whose output waits freezes without losing state, so back-pressure only slows the faster
-layers to the bottleneck's pace; the depths reported are 0.
+Convolutions (see :func:`analyze`): a window generator holds two whole input frames and feeds
+the unit window vectors; the unit's two input banks hold two windows. A max-pool stage behind
+the unit keeps one row of partial maxima.
+
+FIFOs between layers: none are needed, and the depths are derived, not searched: every unit's
+second input bank (a frame for a dense layer or a window generator, a window for a
+convolution's unit) takes the next frame while the current one is worked on, and a unit whose
+output waits freezes without losing state. In a chain this cannot deadlock, and back-pressure
+only slows the faster layers to the bottleneck's pace, so the network's II is the largest layer
+II and every depth reported is 0 (the storage is reported as ``window_storage_bits`` and the
+input banks).
 """
 
 from __future__ import annotations
