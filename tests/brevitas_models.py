@@ -188,13 +188,16 @@ def brevitas_quant_mlp(sizes, weights: str, act: str, seed: int = 0, in_bits: in
     return Mlp().eval(), (sizes[0],)
 
 
-def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None = None):
-    """A Brevitas 1W1A CNN in the bnn_pynq style.
+def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None = None,
+                        act_bits: int | None = None):
+    """A Brevitas binary-weight CNN in the bnn_pynq style.
 
-    ``convs``: ``(out_channels, kernel, padding, pool)`` per convolution (``pool`` is a kernel size
-    or 0); then ``Flatten`` and the dense ``fcs`` (hidden sizes..., classes). The input is
-    ``2x − 1`` then BipolarQuant, or, with ``in_bits``, an ``in_bits``-bit signed quantizer
-    (CNV's Q1.7 input). BatchNorm statistics are random, with some negative gammas.
+    ``convs``: ``(out_channels, kernel, padding, pool[, stride])`` per convolution (``pool`` is a
+    kernel size or 0; ``kernel`` an int or a pair); then ``Flatten`` and the dense ``fcs``
+    (hidden sizes..., classes). The input is ``2x − 1`` then BipolarQuant, or, with
+    ``in_bits``, an ``in_bits``-bit signed quantizer (CNV's Q1.7 input). Activations are
+    bipolar, or ``act_bits``-bit unsigned ReLUs. BatchNorm statistics are random, with some
+    negative gammas.
     """
     import brevitas.nn as qnn
     import torch
@@ -203,6 +206,7 @@ def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None
         Int8ActPerTensorFixedPoint,
         SignedBinaryActPerTensorConst,
         SignedBinaryWeightPerTensorConst,
+        Uint8ActPerTensorFixedPoint,
     )
 
     class WeightQuant(SignedBinaryWeightPerTensorConst):
@@ -216,20 +220,28 @@ def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None
     rng = np.random.default_rng(seed)
 
     def act():
+        if act_bits:
+            return qnn.QuantReLU(bit_width=act_bits, act_quant=Uint8ActPerTensorFixedPoint,
+                                 max_val=2.0)
         return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
 
     class Cnn(nn.Module):
         def __init__(self):
             super().__init__()
-            self.inp = qnn.QuantIdentity(act_quant=InputQuant) if in_bits else act()
+            self.inp = (qnn.QuantIdentity(act_quant=InputQuant) if in_bits else
+                        qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst))
             layers, c, (h, w) = [], in_shape[0], in_shape[1:]
-            for oc, k, pad, pool in convs:
-                conv = qnn.QuantConv2d(c, oc, k, padding=pad, bias=False, weight_quant=WeightQuant)
+            for oc, k, pad, pool, *rest in convs:
+                stride = rest[0] if rest else 1
+                kh, kw = (k, k) if isinstance(k, int) else k
+                conv = qnn.QuantConv2d(c, oc, (kh, kw), stride=stride, padding=pad, bias=False,
+                                       weight_quant=WeightQuant)
                 torch.nn.init.uniform_(conv.weight.data, -1, 1)
                 bn = nn.BatchNorm2d(oc)
-                _randomize_batchnorm(bn, rng, c * k * k)
+                _randomize_batchnorm(bn, rng, c * kh * kw / (4 if act_bits else 1))
                 layers += [conv, bn, act()]
-                h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+                h = (h + 2 * pad - kh) // stride + 1
+                w = (w + 2 * pad - kw) // stride + 1
                 if pool:
                     layers.append(nn.MaxPool2d(pool))
                     h, w = h // pool, w // pool

@@ -1,0 +1,186 @@
+"""Convolutional networks: Brevitas CNNs (padding, stride, pooling, CNV) against qonnx, the RTL
+against the reference, measured cycles against lowbit.sim.perf, and clear refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from brevitas_models import brevitas_binary_cnn, brevitas_cnv, export_brevitas
+from lowbit.sim.perf import Folding, LayerFolding, analyze, auto_folding
+from lowbit.sw import reference
+from lowbit.sw.onnx_import import import_model
+from oracles import assert_equal_to_oracle, qonnx_run
+
+from lowbit.flows import run_rtl
+
+# name → (input shape, convs (out_ch, kernel, pad, pool[, stride]), dense sizes, options)
+NETS = {
+    # binary, zero padding (a third value in the bipolar domain), max pooling (OR)
+    "padded": ((2, 10, 10), [(8, 3, 1, 2), (8, 3, 1, 0)], [16, 10], {}),
+    # 2-bit activations (max pooling of levels), a non-square kernel at stride 2, padding on
+    # unsigned levels
+    "multibit": ((2, 11, 9), [(6, 3, 1, 2), (8, (3, 2), 1, 0, 2), (8, 2, 0, 0)], [12, 10],
+                 {"act_bits": 2}),
+    # CNV in small: 8-bit Q1.7 input on binary weights, no padding, two pools, three dense layers
+    "cnv-small": ((3, 16, 16), [(16, 3, 0, 0), (16, 3, 0, 2), (32, 3, 0, 0), (32, 3, 0, 2)],
+                  [64, 64, 10], {"in_bits": 8}),
+}
+
+
+def _tensors(net):
+    names = [layer.activation.tensor for layer in net.layers if layer.activation is not None]
+    return names + [layer.pool.tensor for layer in net.layers if layer.pool is not None]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cnn")
+    cache = {}
+
+    def get(name: str, dynamo: bool = False):
+        if (name, dynamo) not in cache:
+            shape, convs, fcs, options = NETS[name]
+            module, shape = brevitas_binary_cnn(shape, convs, fcs, **options)
+            cache[name, dynamo] = export_brevitas(module, shape, folder / f"{name}-{dynamo}.onnx",
+                                                  dynamo)
+        return cache[name, dynamo]
+
+    return get
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize("name", NETS)
+def test_reference_equals_qonnx_on_brevitas_cnn(exported, name, dynamo):
+    path = exported(name, dynamo)
+    net = import_model(path)
+    assert any(layer.window is not None for layer in net.layers)
+    x = np.random.default_rng(4).random((24, *net.input_shape), dtype=np.float32)
+    y, inter = reference.run(net, x, intermediates=True)
+    y_q, tensors_q = qonnx_run(path, x, _tensors(net))
+    assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+def test_padding_contributes_zero_not_minus_one(exported):
+    net = import_model(exported("padded"))
+    first = net.layers[0]
+    assert first.window.pads == (1, 1, 1, 1) and first.in_values.levels == (-1, 0, 1)
+    assert first.window.in_map == (0, 2) and first.window.pad_index == 1
+    # a map of all +1: an edge window sees fewer +1s than a centre one
+    x = np.ones((1, *net.input_shape), dtype=np.float32)
+    _, inter = reference.run(net, x, intermediates=True)
+    acc = inter[f"{first.name}:acc"].reshape(10, 10, -1)
+    w = first.weights.astype(np.int64).reshape(len(first.weights), 3, 3, 2)
+    assert (acc[0, 0] == w[:, 1:, 1:].sum(axis=(1, 2, 3))).all()
+    assert (acc[5, 5] == w.sum(axis=(1, 2, 3))).all()
+
+
+def test_cnv_topology_equals_qonnx_on_100_inputs(tmp_path):
+    module, shape = brevitas_cnv()
+    path = export_brevitas(module, shape, tmp_path / "cnv.onnx", dynamo=False)
+    net = import_model(path)
+    assert [layer.positions for layer in net.layers] == [900, 784, 144, 100, 9, 1, 1, 1, 1]
+    assert [layer.pool is not None for layer in net.layers[:6]] == [False, True] * 2 + [False] * 2
+    x = np.random.default_rng(5).random((100, *shape), dtype=np.float32)
+    y, inter = reference.run(net, x, intermediates=True)
+    y_q, tensors_q = qonnx_run(path, x, _tensors(net))
+    assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+def _folding(net, pairs):
+    return Folding(tuple(LayerFolding(layer.name, pe, simd)
+                         for layer, (pe, simd) in zip(net.layers, pairs)))
+
+
+RTL_FOLDINGS = {
+    "padded": [[(1, 1)] * 4, [(2, 9), (1, 18), (1, 4), (1, 1)], [(8, 18), (4, 72), (16, 200),
+                                                                  (10, 16)]],
+    "multibit": [[(3, 9), (4, 6), (8, 32), (12, 32), (10, 12)], [(2, 3), (2, 6), (1, 4),
+                                                                  (3, 2), (5, 3)]],
+    "cnv-small": [[(4, 9), (1, 48), (1, 9), (1, 4), (1, 1), (1, 1), (1, 1)], "auto"],
+}
+
+
+@pytest.mark.parametrize("name", RTL_FOLDINGS)
+def test_rtl_equals_reference_and_cycles_equal_model(exported, name):
+    net = import_model(exported(name))
+    x = np.random.default_rng(6).random((10, *net.input_shape), dtype=np.float32)
+    expected = reference.run(net, x)
+    for pairs in RTL_FOLDINGS[name]:
+        folding = auto_folding(net, lut_budget=8000) if pairs == "auto" else _folding(net, pairs)
+        y, _, result, perf = run_rtl(net, folding, x)
+        np.testing.assert_array_equal(y, expected)
+        assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+        assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+@pytest.mark.parametrize("name", ["padded", "multibit"])
+def test_random_stalls_lose_and_duplicate_nothing(exported, name):
+    net = import_model(exported(name))
+    x = np.random.default_rng(8).random((12, *net.input_shape), dtype=np.float32)
+    folding = _folding(net, RTL_FOLDINGS[name][1])
+    for seed, (p_in, p_out) in enumerate([(0.5, 0.0), (0.0, 0.7), (0.4, 0.6)]):
+        y, _, result, perf = run_rtl(net, folding, x, stall_in=p_in, stall_out=p_out, seed=seed)
+        assert len(result.out_cycles) == len(x) * perf.out_beats
+        np.testing.assert_array_equal(y, reference.run(net, x))
+
+
+def test_cycle_model_of_a_convolution_by_hand(exported):
+    """The model's formulas, recomputed by hand for one layer: window k starts at
+    s0 + IB + k·max(IB, T) and a pooled beat leaves one cycle after the pixel completing it."""
+    net = import_model(exported("padded"))
+    perf = analyze(net, _folding(net, [(2, 9), (1, 18), (1, 4), (1, 1)]))
+    first = perf.layers[0]
+    # one pixel (2 channels, 1 bit) per beat: 100 beats; a window is 9 pixel beats
+    assert (first.in_beats, first.window_beats, first.positions) == (100, 9, 100)
+    steps = first.cycles_per_frame  # NF·SF = 4 · 2
+    assert steps == 8
+    s0 = 99 + 2  # last input beat 99, the generator's read and the beat register
+    step = max(9, steps)
+    # pooled pixel (4, 4) is completed by window (9, 9); its last beat: nf = 3
+    assert first.last_out_cycle == s0 + 9 + 99 * step + steps + 2 + 0 + 1
+    assert first.ii_cycles == 100 * step
+    assert perf.ii_cycles == max(lp.ii_cycles for lp in perf.layers)
+
+
+def _edited(path, tmp_path, edit) -> str:
+    model = onnx.load(str(path))
+    edit(model)
+    out = tmp_path / "edited.onnx"
+    onnx.save(model, str(out))
+    return str(out)
+
+
+def _node(model, op):
+    return next(n for n in model.graph.node if n.op_type == op)
+
+
+def _set(node, name, value):
+    for a in node.attribute:
+        if a.name == name:
+            node.attribute.remove(a)
+            break
+    node.attribute.append(onnx.helper.make_attribute(name, value))
+
+
+REFUSALS = {
+    "overlapping pool": (lambda m: _set(_node(m, "MaxPool"), "strides", [1, 1]),
+                         "only square k x k pooling at stride k"),
+    "dilated conv": (lambda m: _set(_node(m, "Conv"), "dilations", [2, 2]), "dilated Conv"),
+    "same padding": (lambda m: _set(_node(m, "Conv"), "auto_pad", "SAME_UPPER"),
+                     "auto_pad=SAME_UPPER"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_unsupported_convolutions_get_one_line_and_exit_2(exported, tmp_path, case):
+    edit, words = REFUSALS[case]
+    path = _edited(exported("padded"), tmp_path, edit)
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "inspect", path],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "node" in lines[0], proc.stderr
