@@ -233,7 +233,7 @@ class ConvWindow:
     kernel: tuple[int, int]
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]  # top, left, bottom, right
-    in_map: tuple[int, ...]
+    in_map: tuple[int, ...] = field(repr=False)
     pad_index: int | None = None
 
     @property

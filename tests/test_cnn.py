@@ -184,3 +184,15 @@ def test_unsupported_convolutions_get_one_line_and_exit_2(exported, tmp_path, ca
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "node" in lines[0], proc.stderr
+
+
+@pytest.mark.slow
+def test_full_cnv_rtl_equals_reference_on_10_frames(tmp_path):
+    module, shape = brevitas_cnv()
+    net = import_model(export_brevitas(module, shape, tmp_path / "cnv.onnx", dynamo=False))
+    folding = auto_folding(net, lut_budget=20000)
+    x = np.random.default_rng(9).random((10, *shape), dtype=np.float32)
+    y, _, result, perf = run_rtl(net, folding, x)
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
