@@ -111,6 +111,10 @@ class MVTU(wiring.Component):
         Keep the two input banks in one block RAM (``2 × synapse_fold`` words of ``simd`` bits)
         instead of flip-flops; needs ``in_width == simd``. The RAM's registered read port takes
         the place of the operand register, so the timing is the same.
+    operand_register : bool
+        One more register behind the operands (input word and weight word), so a block RAM's
+        slow clock-to-output (5.8 ns on ECP5) does not share a cycle with the XNOR and the
+        popcount's first level: one cycle more latency, the same II.
 
     Members
     -------
@@ -120,7 +124,7 @@ class MVTU(wiring.Component):
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
                  greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",
-                 input_bram: bool = False):
+                 input_bram: bool = False, operand_register: bool = False):
         weights = np.asarray(weights, dtype=bool)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -141,6 +145,7 @@ class MVTU(wiring.Component):
         self.popcount_stages = popcount_stages
         self.popcount_style = popcount_style
         self.input_bram = input_bram
+        self.operand_register = operand_register
         self.acc_bits = accumulator_bits(mw)
         if thresholds is None:
             self.thresholds = None
@@ -218,12 +223,21 @@ class MVTU(wiring.Component):
             with m.If(~stall):
                 m.d.sync += x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd))
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
+        valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
+        if self.operand_register:
+            x_r = Signal(simd, reset_less=True)
+            w_r = Signal(pe * simd, reset_less=True)
+            regs = [Signal.like(v, name=f"{v.name}_r") for v in (valid_p, first_p, last_p, nf_p)]
+            with m.If(~stall):
+                m.d.sync += [x_r.eq(x), w_r.eq(w)]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
+            x, w = x_r, w_r
+            valid_p, first_p, last_p, nf_p = regs
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
         matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]),
                                  stages=self.popcount_stages, en=~stall, name=f"pc{k}",
                                  style=self.popcount_style) for k in range(pe)]
-        valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         for s in range(self.popcount_stages):
             regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]
             with m.If(~stall):

@@ -94,7 +94,8 @@ class NetworkTop(wiring.Component):
                 unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
                             thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages,
                             popcount_style=FAMILIES[self.family],
-                            input_bram=lp.input_storage == "bram")
+                            input_bram=lp.input_storage == "bram",
+                            operand_register=bool(f.operand_register))
             else:
                 scale, offset = in_lane_value(layer.in_values)
                 unit = MVAU(layer.weights, engine=lp.engine, pe=f.pe, simd=f.simd,

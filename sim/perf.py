@@ -20,7 +20,8 @@ Other layers (multi-bit activations, ternary, power-of-two and integer weights) 
 :class:`lowbit.hw.mvau.MVAU`, which follows a compile-time *schedule* (:func:`layer_schedule`):
 neuron fold ``nf`` takes ``steps[nf]`` cycles instead of ``SF``, fewer when zero weights are
 skipped, and its datapath is one register deeper (output beat ``nf`` leaves ``cum_steps(nf+1) + 2
-+ P`` cycles after the first step). ``D`` below is that depth: 1 for XNOR-popcount, 2 otherwise.
++ P`` cycles after the first step). ``D`` below is that depth: 1 for XNOR-popcount (2 with an
+operand register, see :class:`LayerFolding`), 2 otherwise.
 
 Convolutions (see :func:`analyze`): a window generator holds two whole input frames and feeds
 the unit window vectors; the unit's two input banks hold two windows. A max-pool stage behind
@@ -94,6 +95,7 @@ class LayerFolding:
     simd: int
     popcount_stages: int | None = None  # None: default_popcount_stages(simd)
     zero_skip: bool | None = None  # None: skip zeros (a compacted schedule)
+    operand_register: bool | None = None  # XNOR layers: register block-RAM operands once more
 
 
 @dataclass(frozen=True)
@@ -324,7 +326,8 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
     for k, entry in enumerate(data["layers"]):
         if not isinstance(entry, dict):
             raise FoldingError(f"--folding {path}: layers[{k}] must be an object")
-        unknown = set(entry) - {"name", "pe", "simd", "popcount_stages", "zero_skip"}
+        unknown = set(entry) - {"name", "pe", "simd", "popcount_stages", "zero_skip",
+                                "operand_register"}
         if unknown:
             raise FoldingError(f"--folding {path}: layers[{k}] has unknown keys {sorted(unknown)}")
         try:
@@ -334,6 +337,7 @@ def load_folding(path: str | os.PathLike, net: Network) -> Folding:
                 popcount_stages=(None if entry.get("popcount_stages") is None
                                  else _int(entry, "popcount_stages")),
                 zero_skip=_bool(entry, "zero_skip", path, k),
+                operand_register=_bool(entry, "operand_register", path, k),
             ))
         except (TypeError, ValueError):
             raise FoldingError(f"--folding {path}: layers[{k}]: pe, simd and popcount_stages "
@@ -372,6 +376,9 @@ def validate_folding(net: Network, folding: Folding) -> None:
         if f.simd < 1 or mw % f.simd:
             raise FoldingError(f"layer {layer.name!r}: simd={f.simd} must divide its {mw} inputs "
                                f"(MW % SIMD == 0); try one of {divisors(mw)}")
+        if f.operand_register and engine(layer) != "xnor":
+            raise FoldingError(f"layer {layer.name!r}: operand_register is available on "
+                               f"XNOR-popcount layers only (this one runs {engine(layer)})")
         stages, levels = _stages(layer, f), tree_levels(layer, f.simd)
         if not 0 <= stages <= levels:
             raise FoldingError(f"layer {layer.name!r}: popcount_stages={stages} must be "
@@ -559,7 +566,7 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
         p = _stages(layer, f)
         kind = engine(layer)
         schedule = layer_schedule(layer, f.pe, f.simd, f.zero_skip)
-        depth = 1 if kind == "xnor" else 2
+        depth = (1 + bool(f.operand_register)) if kind == "xnor" else 2
         cycles = schedule.cycles
         lane_bits = out_lane_bits(layer)
         out_width = f.pe * lane_bits
@@ -600,7 +607,8 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             estimated_luts=estimate_luts(layer, f.pe, f.simd, cycles, banks == "bram")
             + _window_luts(layer, width, elem_bits, f.pe * lane_bits),
             estimated_ffs=estimate_ffs(layer, f.pe, f.simd, p, cycles, banks == "bram",
-                                       out_width) + _window_ffs(layer, width, f.pe * lane_bits),
+                                       out_width) + _window_ffs(layer, width, f.pe * lane_bits)
+            + (f.simd * (f.pe + 1) if f.operand_register else 0),
             positions=positions, window_beats=unit_beats, frame_cycles=frame_cycles,
             window_storage_bits=window_bits,
             pool=0 if layer.pool is None else layer.pool.kernel,
@@ -665,7 +673,7 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     """Fastest folding within ``lut_budget`` (estimated LUTs) and ``bram_budget`` (block RAMs of
     ``family``), or the cheapest that reaches ``target_fps`` at ``clock_hz``. Greedy: unfold the
     bottleneck layer one step at a time (SIMD first, then PE), as long as the estimates stay
-    within budget."""
+    within budget. On ECP5, XNOR layers fed from block RAM get an operand register."""
     check_supported(net)
     if lut_budget is None and target_fps is None:
         lut_budget = 5000
@@ -733,7 +741,11 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         if cell_budget is not None and logic_cells(trial_perf) > cell_budget:
             break
         state, current = new, trial_perf
-    folding = Folding(tuple(LayerFolding(layer.name, pe, simd)
-                            for layer, (pe, simd) in zip(net.layers, state)), label_select)
+    # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
+    slow = [family == "ecp5" and lp.engine == "xnor"
+            and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None)
+                            for layer, (pe, simd), reg in zip(net.layers, state, slow)),
+                      label_select)
     validate_folding(net, folding)
     return folding

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lowbit.sim.perf import Folding, FoldingError, LayerFolding, auto_folding, validate_folding
+from lowbit.sim.perf import (
+    Folding,
+    FoldingError,
+    LayerFolding,
+    analyze,
+    auto_folding,
+    validate_folding,
+)
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
@@ -125,3 +132,31 @@ def test_tfc_1w1a_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_test
     np.testing.assert_array_equal(y, reference.run(net, x))
     assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+@pytest.mark.parametrize("name", ["mixed-a", "fully-folded"])
+def test_operand_register_costs_one_cycle_per_layer_and_nothing_else(net, name):
+    x = np.random.default_rng(13).random((8, SIZES[0]), dtype=np.float32)
+    plain = _folding(net, GRID[name])
+    registered = Folding(tuple(LayerFolding(f.name, f.pe, f.simd, operand_register=True)
+                               for f in plain.layers))
+    y, _, result, perf = run_rtl(net, registered, x, family="ecp5")
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+    before = analyze(net, plain)
+    assert perf.latency_cycles == before.latency_cycles + len(net.layers)
+    assert perf.ii_cycles == before.ii_cycles
+
+
+def test_ecp5_auto_folding_registers_block_ram_operands_only(net):
+    seen = set()
+    for budget in (600, 1000):
+        folding = auto_folding(net, lut_budget=budget, family="ecp5")
+        perf = analyze(net, folding)
+        for f, lp in zip(folding.layers, perf.layers):
+            slow = "bram" in (lp.weight_storage, lp.input_storage)
+            assert bool(f.operand_register) == slow
+            seen.add(slow)
+        assert not any(f.operand_register for f in auto_folding(net, lut_budget=budget).layers)
+    assert seen == {True, False}
