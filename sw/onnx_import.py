@@ -203,6 +203,7 @@ class _Act:
     values: ValueSet | None = None  # base == "quant"
     base_shape: tuple[int, ...] = ()  # shape of the base tensor
     pending: _Pending | None = None  # base == "acc"
+    gap: tuple[int, int] | None = None  # a global average over this (H, W) was taken since
 
 
 class _Importer:
@@ -301,6 +302,8 @@ class _Importer:
             self._conv(node)
         elif op == "MaxPool" and not node.domain:
             self._maxpool(node)
+        elif op in ("GlobalAveragePool", "ReduceMean") and not node.domain:
+            self._global_average(node)
         elif (op in ELEMENTWISE or op in LAYOUT) and node.domain in ("", "ai.onnx"):
             self._propagate(node, acts)
         else:
@@ -407,7 +410,7 @@ class _Importer:
                 raise UnsupportedError(
                     f"node {self._name(node)!r}: BatchNormalization needs a channel axis")
         out = _Act(shape, first.base, first.base_tensor, nodes, first.values, first.base_shape,
-                   first.pending)
+                   first.pending, first.gap)
         for name in node.output[:1]:
             self.acts[name] = out
         if len(node.output) > 1 and any(node.output[1:]):
@@ -447,6 +450,10 @@ class _Importer:
 
     def _quantizer(self, node: onnx.NodeProto):
         act = self.acts[node.input[0]]
+        if act.gap is not None:
+            raise NotSupportedYet(
+                f"node {self._name(node)!r}: a quantizer right after a global average pool is "
+                f"not supported; follow the pool with a MatMul/Gemm layer")
         for i in node.input[1:]:
             if i and i not in self.const:
                 raise UnsupportedError(
@@ -576,7 +583,12 @@ class _Importer:
                 f"{act.shape[1]}"
             )
         layout = act.base_shape[1:]
-        if len(layout) == 3:  # a (C, H, W) map streams in HWC order: permute the columns
+        if act.gap is not None:
+            # the mean over H·W positions, folded in: every position gets the channel's weight
+            # divided by H·W (exact when H·W is a power of two; otherwise noted as rounded)
+            positions = act.gap[0] * act.gap[1]
+            w = np.tile(w, (1, positions)) / positions
+        elif len(layout) == 3:  # a (C, H, W) map streams in HWC order: permute the columns
             w = w.reshape(len(w), *layout).transpose(0, 2, 3, 1).reshape(len(w), -1)
         self._pending(node, w, values, layout, bias, (1, w.shape[0]))
 
@@ -613,6 +625,9 @@ class _Importer:
         if act.base != "quant":
             raise UnsupportedError(
                 f"node {name!r}: Conv on an unquantized tensor; put a quantizer before it")
+        if act.gap is not None:
+            raise NotSupportedYet(f"node {name!r}: Conv after a global average pool is not "
+                                  f"supported")
         if len(act.shape) != 4:
             raise NotSupportedYet(
                 f"node {name!r}: Conv on a tensor of shape {act.shape}; only 2-D convolutions "
@@ -665,6 +680,32 @@ class _Importer:
         self._pending(node, matrix, values, act.base_shape[1:], bias,
                       (1, oc, window.out_height, window.out_width), window)
 
+    def _global_average(self, node: onnx.NodeProto):
+        """``GlobalAveragePool`` (or ``ReduceMean`` over H and W) of a quantized map, folded into
+        the dense layer that follows it."""
+        name = self._name(node)
+        act = self.acts[node.input[0]]
+        if node.op_type == "ReduceMean":
+            a = _attrs(node)
+            axes = a.get("axes")
+            if axes is None and len(node.input) > 1 and node.input[1]:
+                axes = [int(v) for v in self.const[node.input[1]]]
+            if sorted(int(v) % 4 for v in (axes or [])) != [2, 3] or len(act.shape) != 4:
+                raise UnsupportedError(f"node {name!r}: ReduceMean over axes {axes} is not "
+                                       f"supported (only the spatial axes of an NCHW map)")
+            keep = a.get("keepdims", 1)
+        else:
+            keep = 1
+        if act.base != "quant" or len(act.shape) != 4 or act.gap is not None:
+            raise NotSupportedYet(
+                f"node {name!r}: {node.op_type} is supported on a quantized (N, C, H, W) map "
+                f"only, followed by Flatten and a MatMul/Gemm layer")
+        values = self._dequantized_values(act, name)
+        _, c, h, w = act.shape
+        shape = (1, c, 1, 1) if keep else (1, c)
+        self.acts[node.output[0]] = _Act(shape, "quant", act.base_tensor, [], values,
+                                         act.base_shape, gap=(h, w))
+
     def _maxpool(self, node: onnx.NodeProto):
         name = self._name(node)
         act = self.acts[node.input[0]]
@@ -683,8 +724,9 @@ class _Importer:
                 f"node {name!r}: MaxPool before the quantizer of {act.pending.node!r}; lowbit "
                 f"pools quantized outputs (pool after the activation)")
         last = self.layers[-1] if self.layers else None
-        if (act.base != "quant" or last is None or last.window is None or last.pool is not None
-                or last.activation is None or last.activation.tensor != act.base_tensor):
+        if (act.base != "quant" or act.gap is not None or last is None or last.window is None
+                or last.pool is not None or last.activation is None
+                or last.activation.tensor != act.base_tensor):
             raise NotSupportedYet(
                 f"node {name!r}: MaxPool is supported right after a convolution's activation "
                 f"only")

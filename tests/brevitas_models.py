@@ -189,15 +189,16 @@ def brevitas_quant_mlp(sizes, weights: str, act: str, seed: int = 0, in_bits: in
 
 
 def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None = None,
-                        act_bits: int | None = None):
+                        act_bits: int | None = None, global_pool: bool = False):
     """A Brevitas binary-weight CNN in the bnn_pynq style.
 
     ``convs``: ``(out_channels, kernel, padding, pool[, stride])`` per convolution (``pool`` is a
     kernel size or 0; ``kernel`` an int or a pair); then ``Flatten`` and the dense ``fcs``
     (hidden sizes..., classes). The input is ``2x − 1`` then BipolarQuant, or, with
     ``in_bits``, an ``in_bits``-bit signed quantizer (CNV's Q1.7 input). Activations are
-    bipolar, or ``act_bits``-bit unsigned ReLUs. BatchNorm statistics are random, with some
-    negative gammas.
+    bipolar, or ``act_bits``-bit unsigned ReLUs; ``global_pool`` averages the last map
+    (``AdaptiveAvgPool2d(1)``) before the dense layers. BatchNorm statistics are random, with
+    some negative gammas.
     """
     import brevitas.nn as qnn
     import torch
@@ -246,6 +247,9 @@ def brevitas_binary_cnn(in_shape, convs, fcs, seed: int = 0, in_bits: int | None
                     layers.append(nn.MaxPool2d(pool))
                     h, w = h // pool, w // pool
                 c = oc
+            if global_pool:
+                layers.append(nn.AdaptiveAvgPool2d(1))
+                h = w = 1
             layers.append(nn.Flatten())
             n = c * h * w
             for k, m in enumerate(fcs):

@@ -25,6 +25,10 @@ NETS = {
     # unsigned levels
     "multibit": ((2, 11, 9), [(6, 3, 1, 2), (8, (3, 2), 1, 0, 2), (8, 2, 0, 0)], [12, 10],
                  {"act_bits": 2}),
+    # a global average pool (GlobalAveragePool / ReduceMean) over a 4 x 4 map of 2-bit levels,
+    # folded into the dense layer after it
+    "global-pool": ((2, 8, 8), [(8, 3, 1, 2), (16, 3, 1, 0)], [10],
+                    {"act_bits": 2, "global_pool": True}),
     # CNV in small: 8-bit Q1.7 input on binary weights, no padding, two pools, three dense layers
     "cnv-small": ((3, 16, 16), [(16, 3, 0, 0), (16, 3, 0, 2), (32, 3, 0, 0), (32, 3, 0, 2)],
                   [64, 64, 10], {"in_bits": 8}),
@@ -100,6 +104,7 @@ RTL_FOLDINGS = {
                                                                   (10, 16)]],
     "multibit": [[(3, 9), (4, 6), (8, 32), (12, 32), (10, 12)], [(2, 3), (2, 6), (1, 4),
                                                                   (3, 2), (5, 3)]],
+    "global-pool": [[(2, 6), (4, 8), (5, 16)]],
     "cnv-small": [[(4, 9), (1, 48), (1, 9), (1, 4), (1, 1), (1, 1), (1, 1)], "auto"],
 }
 
