@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from brevitas_models import brevitas_binary_cnn, brevitas_cnv, export_brevitas
-from lowbit.sim.perf import Folding, LayerFolding, analyze, auto_folding
+from lowbit.sim.perf import Folding, LayerFolding, auto_folding
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from oracles import assert_equal_to_oracle, qonnx_run
@@ -131,24 +131,6 @@ def test_random_stalls_lose_and_duplicate_nothing(exported, name):
         y, _, result, perf = run_rtl(net, folding, x, stall_in=p_in, stall_out=p_out, seed=seed)
         assert len(result.out_cycles) == len(x) * perf.out_beats
         np.testing.assert_array_equal(y, reference.run(net, x))
-
-
-def test_cycle_model_of_a_convolution_by_hand(exported):
-    """The model's formulas, recomputed by hand for one layer: window k starts at
-    s0 + IB + k·max(IB, T) and a pooled beat leaves one cycle after the pixel completing it."""
-    net = import_model(exported("padded"))
-    perf = analyze(net, _folding(net, [(2, 9), (1, 18), (1, 4), (1, 1)]))
-    first = perf.layers[0]
-    # one pixel (2 channels, 1 bit) per beat: 100 beats; a window is 9 pixel beats
-    assert (first.in_beats, first.window_beats, first.positions) == (100, 9, 100)
-    steps = first.cycles_per_frame  # NF·SF = 4 · 2
-    assert steps == 8
-    s0 = 99 + 2  # last input beat 99, the generator's read and the beat register
-    step = max(9, steps)
-    # pooled pixel (4, 4) is completed by window (9, 9); its last beat: nf = 3
-    assert first.last_out_cycle == s0 + 9 + 99 * step + steps + 2 + 0 + 1
-    assert first.ii_cycles == 100 * step
-    assert perf.ii_cycles == max(lp.ii_cycles for lp in perf.layers)
 
 
 def _edited(path, tmp_path, edit) -> str:
