@@ -236,3 +236,15 @@ def test_board_drops_an_incomplete_frame_after_silence_and_resynchronizes():
     sim.run()
     y, _ = decode_reply(net, dut.perf, got[0], len(x))
     np.testing.assert_array_equal(y, reference.run(net, x))
+
+
+def test_board_top_with_a_convolutional_network(tmp_path):
+    from brevitas_models import brevitas_binary_cnn, export_brevitas
+
+    module, shape = brevitas_binary_cnn((2, 6, 6), [(4, 3, 1, 2)], [5], seed=3)
+    net = import_model(export_brevitas(module, shape, tmp_path / "cnn.onnx", dynamo=False))
+    folding = Folding((LayerFolding(net.layers[0].name, 2, 6),
+                       LayerFolding(net.layers[1].name, 5, 4)))
+    x = np.random.default_rng(2).random((3, *shape), dtype=np.float32)
+    y, _ = _run_link(net, folding, x)
+    np.testing.assert_array_equal(y, reference.run(net, x))
