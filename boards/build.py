@@ -19,7 +19,7 @@ from lowbit.errors import LowbitError
 
 from .top import BOARDS, BoardTop, UartNetwork
 
-__all__ = ["build_bitstream", "BuildResult", "TOOLS"]
+__all__ = ["build_bitstream", "BuildResult", "TOOLS", "uart_divisor"]
 
 # Amaranth's build scripts take each tool from an environment variable of its name
 TOOLS = {
@@ -50,14 +50,23 @@ class BuildResult:
         return data
 
 
-def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.PathLike, *,
-                    baud: int = 115200, progress=None) -> BuildResult:
+def uart_divisor(board: str, baud: int) -> int:
+    """Clock cycles per UART bit on ``board`` for ``baud``; refuses a rate the clock cannot
+    make within 2 %."""
     if board not in BOARDS:
         raise LowbitError(f"--board {board}: unknown; choose one of {', '.join(BOARDS)}")
+    clock = BOARDS[board].clock_hz
+    divisor = round(clock / baud) if baud > 0 else 0
+    if divisor < 4 or abs(clock / divisor - baud) / baud > 0.02:
+        raise LowbitError(f"--baud {baud}: the {clock / 1e6:g} MHz clock of {board} cannot make "
+                          f"it within 2 % (at most {clock // 4:,.0f} baud)")
+    return divisor
+
+
+def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.PathLike, *,
+                    baud: int = 115200, progress=None) -> BuildResult:
+    divisor = uart_divisor(board, baud)
     b = BOARDS[board]
-    divisor = round(b.clock_hz / baud)
-    if divisor < 4 or abs(b.clock_hz / divisor - baud) / baud > 0.02:
-        raise LowbitError(f"--baud {baud}: {b.clock_hz / 1e6:g} MHz cannot make it within 2 %")
     perf = analyze(net, folding)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

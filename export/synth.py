@@ -138,6 +138,7 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 3600,
 
 
 def first_run_notice(progress) -> None:
+    """Say through ``progress`` that the first YoWASP run compiles WebAssembly (no cache yet)."""
     cache = Path(os.environ.get("YOWASP_CACHE_DIR", Path.home() / ".cache" / "YoWASP"))
     if progress and not cache.exists():
         progress("first run of the YoWASP tools: compiling WebAssembly (about a minute)")

@@ -237,12 +237,13 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_build(args) -> int:
-    from lowbit.boards.build import build_bitstream
+    from lowbit.boards.build import build_bitstream, uart_divisor
     from lowbit.boards.top import BOARDS
     from lowbit.export.synth import TARGETS
     from lowbit.flows import device_budgets, output_folder, resolve_folding
     from lowbit.sw.onnx_import import import_model
 
+    uart_divisor(args.board, args.baud)  # a bad --baud fails before any work
     net = import_model(args.model)
     board = BOARDS[args.board]
     target = TARGETS[board.target]

@@ -3,6 +3,9 @@ the host link's own encoding, against the reference."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -248,3 +251,14 @@ def test_board_top_with_a_convolutional_network(tmp_path):
     x = np.random.default_rng(2).random((3, *shape), dtype=np.float32)
     y, _ = _run_link(net, folding, x)
     np.testing.assert_array_equal(y, reference.run(net, x))
+
+
+@pytest.mark.parametrize("baud", ["0", "-5", "10000000"])
+def test_build_refuses_a_baud_rate_the_board_clock_cannot_make(tmp_path, baud):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(binary_mlp((16, 8, 4), seed=2).SerializeToString())
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "build", str(model), "--board",
+                           "icebreaker", "-o", str(tmp_path / "out"), "--baud", baud],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"--baud {baud}" in proc.stderr and not (tmp_path / "out").exists()

@@ -87,6 +87,15 @@ def test_lowbit_train_refuses_a_bad_arch(tmp_path):
     assert proc.returncode == 2 and "--arch 12,x" in proc.stderr
 
 
+def test_lowbit_train_refuses_a_missing_dataset_folder(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "train", "--method", "bnn",
+                           "--dataset", f"mnist-idx:{missing}", "-o", str(tmp_path / "t.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert str(missing) in proc.stderr and not (tmp_path / "t.onnx").exists()
+
+
 def test_mnist_idx_training_reads_the_files_and_exports(tmp_path, mnist_test):
     from conftest import MNIST
     from lowbit.sw.train import load_mnist_split
