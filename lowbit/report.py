@@ -92,7 +92,7 @@ def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0
                extra: tuple = ()) -> Path:
     """Write the report; ``synth`` is ``lowbit synth``'s summary, ``rtl`` measured cycles,
     ``extra`` more (name, text) rows for the summary table."""
-    from lowbit.flows import PERF_COLUMNS, perf_rows
+    from lowbit.flows import PERF_COLUMNS, layer_shape, perf_rows
 
     path = Path(path)
     esc = html.escape
@@ -100,7 +100,8 @@ def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0
     facts = [
         ("model", Path(str(net.source)).name),
         ("layers", f"{len(net.layers)}: " + ", ".join(
-            f"{lp.mw}→{lp.mh} {lp.engine}" for lp in perf.layers)),
+            (f"{lp.mw}→{lp.mh}" if layer.window is None else layer_shape(layer).split(":")[0]
+             + f" →{lp.mh}") + f" {lp.engine}" for layer, lp in zip(net.layers, perf.layers))),
         ("initiation interval", f"{perf.ii_cycles:,} cycles: {fps:,.0f} frames/s at "
                                 f"{clock_mhz:g} MHz"),
         ("latency", f"{perf.latency_cycles:,} cycles ({perf.latency_cycles / clock_mhz:.2f} µs "
