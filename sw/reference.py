@@ -26,6 +26,7 @@ __all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input", "s
            "onnx_order", "im2col", "max_pool"]
 
 CHUNK = 1024
+WINDOW_BYTES = 1 << 27  # window vectors built at once, per convolution
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -60,7 +61,8 @@ def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
     in streaming order (a ``(C, H, W)`` map in HWC order: pixels in raster order, channels
     innermost)."""
     pre = run_float_model(stage.prefix, x, what=stage.tensor)
-    return stream_order(stage.quantizer.index(pre.reshape(len(x), -1)), stage.out_shape)
+    flat = pre.reshape(len(x), int(np.prod(stage.out_shape)))
+    return stream_order(stage.quantizer.index(flat), stage.out_shape)
 
 
 def stream_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -129,11 +131,15 @@ class _Compiled:
         indices of the whole input map)."""
         window = self.layer.window
         if window is not None:
-            mapped = np.asarray(window.in_map, dtype=np.uint8)[x]
-            cols = im2col(mapped, window)
-            if self.packed:
-                return binary_dot(pack_bits(cols.view(bool)), self.w_words, self.k)
-            return self._dot(cols)
+            # a few frames at a time: the window vectors of a whole chunk can be gigabytes
+            table = np.asarray(window.in_map, dtype=np.uint8)
+            step = max(1, WINDOW_BYTES // (window.positions * self.k * (1 if self.packed else 8)))
+            parts = []
+            for i in range(0, max(len(x), 1), step):
+                cols = im2col(table[x[i:i + step]], window)
+                parts.append(binary_dot(pack_bits(cols.view(bool)), self.w_words, self.k)
+                             if self.packed else self._dot(cols))
+            return np.concatenate(parts)
         if self.packed:
             return binary_dot(x, self.w_words, self.k)
         return self._dot(x)
@@ -216,6 +222,9 @@ def run(net: Network, x, *, intermediates: bool = False, threads: int | None = N
     every integer tensor by ONNX name (levels, int16) and every accumulator (``"<node>:acc"``).
     """
     x = check_input(net, x)
+    if len(x) == 0:
+        y = np.zeros((0, *net.output_shape), dtype=np.float32)
+        return (y, {}) if intermediates else y
     stages = _stages(net)
     chunks = [x[i : i + CHUNK] for i in range(0, len(x), CHUNK)] or [x]
     keeps = [{} if intermediates else None for _ in chunks]
