@@ -127,8 +127,9 @@ class LayerPerf:
     in_bits: int  # bits per input element (a level index)
     out_lane_bits: int  # bits per output lane: a level index, or a signed accumulator
     zero_weights: float  # fraction of the weights that are 0
-    dense_cycles: int  # NF·SF: compute steps without zero skipping
-    cycles_per_frame: int  # compute steps of the schedule (== dense_cycles unless zeros skipped)
+    dense_cycles: int  # NF·SF: compute steps without zero skipping (per window position)
+    cycles_per_frame: int  # compute steps of the schedule, per frame (per window position for a
+    # convolution; == dense_cycles unless zeros are skipped)
     ii_cycles: int
     start_cycle: int  # first compute step of frame 0
     first_out_cycle: int
