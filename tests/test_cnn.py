@@ -183,3 +183,54 @@ def test_full_cnv_rtl_equals_reference_on_10_frames(tmp_path):
     np.testing.assert_array_equal(y, reference.run(net, x))
     assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+def _plain_conv_net(path):
+    """Plain ONNX (no QONNX ops): Sign on the input (ternary), a Conv with ±1 weights, stride
+    (2, 1) and asymmetric pads (top 0, left 1, bottom 2, right 0), a per-channel bias, Sign, a
+    3x2 stride-1 Conv, Sign, Flatten and a MatMul."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    w1 = rng.choice([-1.0, 1.0], size=(4, 2, 3, 3)).astype(np.float32)
+    b1 = (rng.integers(-3, 4, size=4) + 0.5).astype(np.float32)  # never an exact 0
+    w2 = rng.choice([-1.0, 1.0], size=(3, 4, 3, 2)).astype(np.float32)
+    w3 = rng.choice([-1.0, 1.0], size=(3 * 2 * 3, 5)).astype(np.float32)
+    nodes = [
+        helper.make_node("Sign", ["x"], ["s0"]),
+        helper.make_node("Conv", ["s0", "w1", "b1"], ["c1"], strides=[2, 1], pads=[0, 1, 2, 0]),
+        helper.make_node("Sign", ["c1"], ["s1"]),
+        helper.make_node("Conv", ["s1", "w2"], ["c2"]),
+        helper.make_node("Sign", ["c2"], ["s2"]),
+        helper.make_node("Flatten", ["s2"], ["f"]),
+        helper.make_node("MatMul", ["f", "w3"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "plain_conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 7, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 5])],
+        initializer=[numpy_helper.from_array(v, n) for n, v in
+                     (("w1", w1), ("b1", b1), ("w2", w2), ("w3", w3))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_plain_onnx_conv_with_asymmetric_pads_and_stride_equals_onnxruntime(tmp_path):
+    from oracles import onnxruntime_run
+
+    path = _plain_conv_net(tmp_path / "plain_conv.onnx")
+    net = import_model(path)
+    first = net.layers[0].window
+    assert (first.stride, first.pads) == ((2, 1), (0, 1, 2, 0))
+    assert (first.out_height, first.out_width) == (4, 4)
+    x = np.random.default_rng(12).normal(size=(40, 2, 7, 5)).astype(np.float32)
+    x[::4, 0] = 0.0  # Sign(0) = 0: ternary input values
+    y = reference.run(net, x)
+    np.testing.assert_array_equal(y, onnxruntime_run(path, x))
+    folding = _folding(net, [(2, 6), (3, 4), (5, 6)])
+    y_rtl, _, result, perf = run_rtl(net, folding, x[:10])
+    np.testing.assert_array_equal(y_rtl, y[:10])
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
