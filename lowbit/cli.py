@@ -29,6 +29,10 @@ def _progress(message: str) -> None:
     print(f"... {message}", flush=True)
 
 
+def _progress_stderr(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
 def _folding(args, net):
     from lowbit.flows import resolve_folding
 
@@ -83,7 +87,7 @@ def _cmd_synth(args) -> int:
                               **device_budgets(target, args.lut_budget, args.fps))
     perf = analyze(net, folding)
     out = output_folder(args.out)
-    progress = None if args.json else _progress
+    progress = _progress_stderr if args.json else _progress  # stdout carries the JSON
     result = synthesize(net, folding, args.target, out=out, clock_mhz=args.clock_mhz,
                         progress=progress)
     summary = {**result.to_json(), "ii_cycles": perf.ii_cycles,
@@ -135,7 +139,7 @@ def _cmd_simulate(args) -> int:
     if args.rtl:
         frames = max(args.frames, 3)
         x = np.random.default_rng(args.seed).random((frames, *net.input_shape), dtype=np.float32)
-        progress = None if args.json else _progress
+        progress = _progress_stderr if args.json else _progress  # stdout carries the JSON
         _, _, rtl_result, _ = run_rtl(net, folding, x, family=args.family, progress=progress)
         result["rtl"] = {
             "ii_cycles": rtl_result.ii_cycles(perf.out_beats),

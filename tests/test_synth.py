@@ -37,6 +37,7 @@ def test_synth_reports_resources_fmax_and_frames_per_second(tmp_path, small_mode
     assert data["frames_per_s"] == pytest.approx(data["fmax_mhz"] * 1e6 / data["ii_cycles"],
                                                  rel=1e-3)
     assert (tmp_path / "s" / "synth.json").is_file()
+    assert "yosys" in proc.stderr  # progress goes to stderr; stdout is the JSON alone
 
 
 @pytest.mark.slow
