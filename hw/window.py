@@ -97,18 +97,28 @@ class WindowGenerator(wiring.Component):
                 m.d.sync += waddr.eq(waddr + 1)
 
         # -- read side: output position, kernel position, word of the pixel ---------------
+        # The input coordinates and the word address of the beat about to be read are
+        # registers stepped by constants (no multipliers, short carry chains):
+        # iy = oy·sh + ky − top, ix = ox·sw + kx − left, addr = (iy·W + ix)·WP + j, where the
+        # words of one kernel row are consecutive in memory.
         (kh, kw), (sh, sw) = w.kernel, w.stride
         top, left = w.pads[0], w.pads[1]
+        width_words = w.width * wp
         rbank = Signal()
         oy = Signal(range(max(w.out_height, 2)))
         ox = Signal(range(max(w.out_width, 2)))
         ky = Signal(range(max(kh, 2)))
         kx = Signal(range(max(kw, 2)))
         j = Signal(range(max(wp, 2)))
-        span = max(w.height + w.pads[2], w.width + w.pads[3]) + max(top, left) + 1
-        iy = Signal(signed(span.bit_length() + 2))
-        ix = Signal(signed(span.bit_length() + 2))
-        m.d.comb += [iy.eq(oy * sh + ky - top), ix.eq(ox * sw + kx - left)]
+        span = (w.height + w.pads[0] + w.pads[2] + w.width + w.pads[1] + w.pads[3]).bit_length()
+        coord = signed(span + 2)
+        iy, iy0 = Signal(coord, init=-top), Signal(coord, init=-top)
+        ix, ix0 = Signal(coord, init=-left), Signal(coord, init=-left)
+        first = (-top * w.width - left) * wp
+        extent = (w.height + w.pads[0] + w.pads[2] + 1) * (w.width + w.pads[1] + w.pads[3] + 1)
+        word = signed((extent * wp).bit_length() + 2)
+        addr, row, win, line = (Signal(word, init=first, name=n)
+                                for n in ("addr", "row", "win", "line"))
         pad = Signal()
         m.d.comb += pad.eq((iy < 0) | (iy >= w.height) | (ix < 0) | (ix >= w.width))
 
@@ -118,28 +128,36 @@ class WindowGenerator(wiring.Component):
         go = Signal()
         m.d.comb += [stall.eq(valid & ~self.o.ready), go.eq(full.bit_select(rbank, 1) & ~stall)]
         read = memory.read_port(domain="sync")
-        pixel = Signal(range(max(w.height * w.width, 2)))
-        m.d.comb += pixel.eq(Mux(pad, 0, iy.as_unsigned()[:len(pixel)] * w.width
-                                 + ix.as_unsigned()[:len(pixel)]))
-        m.d.comb += [read.addr.eq(Mux(rbank, frame, 0) + pixel * wp + j), read.en.eq(~stall)]
+        offset = Signal(range(max(frame, 2)))
+        m.d.comb += offset.eq(Mux(pad, 0, addr.as_unsigned()[:len(offset)]))
+        m.d.comb += [read.addr.eq(Mux(rbank, frame, 0) + offset), read.en.eq(~stall)]
         with m.If(~stall):
             m.d.sync += [valid.eq(go), pad_out.eq(pad)]
 
-        def wrap(counter, limit, inner_done):
-            """Advance ``counter`` when everything inside it wrapped; return 'it wraps too'."""
-            last = inner_done & (counter == limit - 1)
-            with m.If(inner_done):
-                m.d.sync += counter.eq(Mux(counter == limit - 1, 0, counter + 1))
-            return last
-
         with m.If(go):
-            done = wrap(j, wp, Const(1))
-            done = wrap(kx, kw, done)
-            done = wrap(ky, kh, done)
-            done = wrap(ox, w.out_width, done)
-            done = wrap(oy, w.out_height, done)
-            with m.If(done):  # the frame's last window beat: free its bank
-                m.d.sync += [rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
+            with m.If(j != wp - 1):
+                m.d.sync += [j.eq(j + 1), addr.eq(addr + 1)]
+            with m.Elif(kx != kw - 1):  # next pixel of the kernel row: the next word too
+                m.d.sync += [j.eq(0), kx.eq(kx + 1), ix.eq(ix + 1), addr.eq(addr + 1)]
+            with m.Elif(ky != kh - 1):  # next kernel row
+                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(ky + 1), ix.eq(ix0), iy.eq(iy + 1),
+                             row.eq(row + width_words), addr.eq(row + width_words)]
+            with m.Elif(ox != w.out_width - 1):  # next window along the row
+                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(ox + 1),
+                             ix0.eq(ix0 + sw), ix.eq(ix0 + sw), iy.eq(iy0),
+                             win.eq(win + sw * wp), row.eq(win + sw * wp),
+                             addr.eq(win + sw * wp)]
+            with m.Elif(oy != w.out_height - 1):  # next row of windows
+                step = sh * width_words
+                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(oy + 1),
+                             ix0.eq(-left), ix.eq(-left), iy0.eq(iy0 + sh), iy.eq(iy0 + sh),
+                             line.eq(line + step), win.eq(line + step), row.eq(line + step),
+                             addr.eq(line + step)]
+            with m.Else():  # the frame's last window beat: free its bank, start over
+                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0),
+                             ix0.eq(-left), ix.eq(-left), iy0.eq(-top), iy.eq(-top),
+                             line.eq(first), win.eq(first), row.eq(first), addr.eq(first),
+                             rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
 
         pad_word = Cat(*(Const(w.pad_index or 0, self.out_bits) for _ in range(self.elements)))
         m.d.comb += [
