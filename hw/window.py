@@ -215,7 +215,8 @@ class MaxPoolUnit(wiring.Component):
         inside = (y < self.out_height * k) & (x < self.out_width * k)
         first = (yin == 0) & (xin == 0)
         last = (yin == k - 1) & (xin == k - 1)
-        m.d.comb += rd.addr.eq(xp * nf_max + nf)
+        paddr = Signal(range(max(self.out_width * nf_max + 1, 2)))  # xp·NF + nf, stepped
+        m.d.comb += rd.addr.eq(paddr)
         lanes = []
         for lane in range(self.pe):
             a = self.i.payload.word_select(lane, bits)
@@ -233,12 +234,13 @@ class MaxPoolUnit(wiring.Component):
             with m.If(nf == nf_max - 1):
                 m.d.sync += nf.eq(0)
                 with m.If(x == self.width - 1):
-                    m.d.sync += [x.eq(0), xin.eq(0), xp.eq(0),
+                    m.d.sync += [x.eq(0), xin.eq(0), xp.eq(0), paddr.eq(0),
                                  y.eq(Mux(y == self.height - 1, 0, y + 1)),
                                  yin.eq(Mux((yin == k - 1) | (y == self.height - 1), 0, yin + 1))]
                 with m.Else():
                     m.d.sync += [x.eq(x + 1), xin.eq(Mux(xin == k - 1, 0, xin + 1)),
-                                 xp.eq(Mux(xin == k - 1, xp + 1, xp))]
+                                 xp.eq(Mux(xin == k - 1, xp + 1, xp)),
+                                 paddr.eq(Mux(xin == k - 1, paddr + 1, paddr - (nf_max - 1)))]
             with m.Else():
-                m.d.sync += nf.eq(nf + 1)
+                m.d.sync += [nf.eq(nf + 1), paddr.eq(paddr + 1)]
         return m
