@@ -26,7 +26,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGenerator", "MaxPoolUnit"]
+__all__ = ["WindowGenerator", "MaxPoolUnit", "WINDOW_BRAM_MIN_BITS"]
+
+WINDOW_BRAM_MIN_BITS = 1024  # frame banks this large go to block RAM; smaller: LUT RAM or FFs
 
 
 class WindowGenerator(wiring.Component):
@@ -73,7 +75,7 @@ class WindowGenerator(wiring.Component):
         m = Module()
         w = self.window
         frame, wp = self.frame_words, self.pixel_words
-        big = 2 * frame * len(self.i.payload) >= 1024  # else distributed RAM or flip-flops
+        big = 2 * frame * len(self.i.payload) >= WINDOW_BRAM_MIN_BITS  # else LUT RAM or FFs
         memory = Memory(shape=len(self.i.payload), depth=2 * frame, init=[],
                         attrs={"ram_style": "block"} if big else None)
         m.submodules.frames = memory

@@ -48,6 +48,7 @@ import numpy as np
 from lowbit.hw.adder import adder_levels
 from lowbit.hw.mvtu import accumulator_bits as acc_bits
 from lowbit.hw.weights import weight_storage
+from lowbit.hw.window import WINDOW_BRAM_MIN_BITS
 from lowbit.sw.ir import MatVec, Network, WeightKind
 
 from lowbit.errors import LowbitError, NotSupportedYet
@@ -436,7 +437,7 @@ def network_bram_blocks(perf: NetworkPerf, family: str = "ice40") -> int:
             total += _ram_blocks(2 << (max(lp.window_beats, 2) - 1).bit_length(),
                                  lp.window_beats and lp.mw * lp.in_bits // lp.window_beats,
                                  family)
-        if lp.window_storage_bits:  # the window generator's two frame banks
+        if lp.window_storage_bits >= WINDOW_BRAM_MIN_BITS:  # the generator's two frame banks
             total += _ram_blocks(2 * lp.in_beats, lp.in_width, family)
     return total
 
@@ -646,8 +647,8 @@ def _compute_cycles(lp: LayerPerf) -> int:
 def _window_luts(layer: MatVec, in_width: int, elem_bits: int, pool_width: int) -> int:
     """Window generator (counters, stepped address registers, padding muxes) and max pool
     (a row of partial maxima in flip-flops or LUT RAM, comparators), in iCE40 LUT4s; fitted to
-    ``synth_ice40 -noflatten`` of a four-convolution network (160–270 LUT4 per unit, within
-    ±25 %)."""
+    ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer, within
+    10 %)."""
     if layer.window is None:
         return 0
     w = layer.window
