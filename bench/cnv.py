@@ -27,7 +27,7 @@ from lowbit.sim.perf import analyze, auto_folding, network_bram_blocks
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 
-BUDGETS = [20000, 5000, 60000]  # the first also runs in Verilator with --rtl
+BUDGETS = [20000, 10000, 60000]  # the first also runs in Verilator with --rtl
 
 
 def cnv_model(path: Path) -> Path:
