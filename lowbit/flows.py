@@ -31,8 +31,10 @@ def layer_shape(layer) -> str:
     if w is None:
         return f"{layer.in_features} -> {layer.out_features}"
     (kh, kw), (sh, sw) = w.kernel, w.stride
-    conv = f"conv {kh}x{kw}" + (f"/{sh}" if (sh, sw) != (1, 1) else "")
-    conv += " pad " + ",".join(map(str, w.pads)) if w.padded else ""
+    stride = "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
+    conv = f"conv {kh}x{kw}{stride}"
+    if w.padded:
+        conv += " pad " + ",".join(map(str, w.pads))
     text = (f"{conv}: {w.channels}x{w.height}x{w.width} -> "
             f"{layer.out_features}x{w.out_height}x{w.out_width}")
     if layer.pool is not None:
