@@ -277,7 +277,7 @@ class MVAU(wiring.Component):
 
         # -- input banks (double buffer; also the width converter) ---------------------------------
         inputs = InputBanks(m, self.in_beats, self.in_width, mw * bits, self.input_bram)
-        full, widx, memory, banks = inputs.full, inputs.widx, inputs.memory, inputs.banks
+        full, memory, banks = inputs.full, inputs.memory, inputs.banks
         out_valid = Signal()
         stall = Signal()
         m.d.comb += stall.eq(out_valid & ~self.o.ready)
@@ -304,8 +304,7 @@ class MVAU(wiring.Component):
             with m.If(go):
                 m.d.sync += sf.eq(Mux(sf == sf_max - 1, 0, sf + 1))
             read = memory.read_port(domain="sync")
-            m.d.comb += [read.addr.eq(Cat(sf.as_unsigned()[:len(widx)], rbank)),
-                         read.en.eq(~stall)]
+            m.d.comb += [read.addr.eq(inputs.address(rbank, sf)), read.en.eq(~stall)]
 
         # -- stage B: the ROM word; read the input lanes -------------------------------------------
         word = weight_rom(m, words, fields["width"], step, ~stall)

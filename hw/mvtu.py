@@ -27,6 +27,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .adder import register
 from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
 
@@ -47,27 +48,38 @@ class InputBanks:
 
     Attributes: ``full`` (2 bits), ``wbank`` (the bank being written), ``widx`` (its beat),
     ``memory`` (block RAM, or None) and ``banks`` (the two flip-flop banks, or None). The caller
-    drives ``ready`` of its input and passes the accepting condition to :meth:`elaborate`.
+    drives ``ready`` of its input and passes the accepting condition to :meth:`write`.
     """
 
-    def __init__(self, m: Module, beats: int, beat_width: int, frame_width: int, bram: bool):
+    def __init__(self, m: Module, beats: int, beat_width: int, frame_width: int, bram: bool,
+                 *, contiguous: bool = False, attrs: dict | None = None):
+        """``contiguous``: bank 1 starts at word ``beats`` (the RAM holds exactly two frames;
+        addresses need an adder) instead of at the next power of two (bank = top address
+        bit)."""
         self.beats = beats
         self.full = Signal(2)
         self.wbank = Signal()
         self.widx = Signal(range(max(beats, 2)))
+        self.contiguous = contiguous
         self.memory, self.banks = None, None
         if bram:
-            depth = 2 << (max(beats, 2) - 1).bit_length()
-            self.memory = Memory(shape=beat_width, depth=depth, init=[])
+            depth = 2 * beats if contiguous else 2 << (max(beats, 2) - 1).bit_length()
+            self.memory = Memory(shape=beat_width, depth=depth, init=[], attrs=attrs)
             m.submodules.input_banks = self.memory
         else:
             self.banks = [Signal(frame_width, name=f"bank{b}", reset_less=True)
                           for b in range(2)]
 
+    def address(self, bank: Value, word: Value) -> Value:
+        """The RAM address of beat ``word`` of ``bank``."""
+        if self.contiguous:
+            return Mux(bank, self.beats, 0) + word
+        return Cat(word.as_unsigned()[:len(self.widx)], bank)
+
     def write(self, m: Module, accept: Value, beat: Value) -> None:
         if self.memory is not None:
             port = self.memory.write_port()
-            m.d.comb += [port.addr.eq(Cat(self.widx, self.wbank)), port.data.eq(beat),
+            m.d.comb += [port.addr.eq(self.address(self.wbank, self.widx)), port.data.eq(beat),
                          port.en.eq(accept)]
         else:
             with m.If(accept):
@@ -181,7 +193,7 @@ class MVTU(wiring.Component):
         # data registers are reset-less: only control state needs a reset, and FFs without one
         # pack more freely with logic
         inputs = InputBanks(m, self.in_beats, self.in_width, mw, self.input_bram)
-        full, widx, memory, banks = inputs.full, inputs.widx, inputs.memory, inputs.banks
+        full, memory, banks = inputs.full, inputs.memory, inputs.banks
         m.d.comb += self.i.ready.eq(~full.bit_select(inputs.wbank, 1))
         inputs.write(m, self.i.valid & self.i.ready, self.i.payload)
 
@@ -215,34 +227,32 @@ class MVTU(wiring.Component):
             ]
         if self.input_bram:
             read = memory.read_port(domain="sync")
-            m.d.comb += [read.addr.eq(Cat(sf.as_unsigned()[:len(widx)], rbank)),
-                         read.en.eq(~stall)]
+            m.d.comb += [read.addr.eq(inputs.address(rbank, sf)), read.en.eq(~stall)]
             x = read.data
         else:
             x = Signal(simd, reset_less=True)
             with m.If(~stall):
                 m.d.sync += x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd))
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
+
+        def delayed(flags, suffix):
+            """The control flags one pipeline stage later (with their reset)."""
+            regs = [Signal.like(v, name=f"{v.name}_{suffix}") for v in flags]
+            with m.If(~stall):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, flags)]
+            return regs
+
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         if self.operand_register:
-            x_r = Signal(simd, reset_less=True)
-            w_r = Signal(pe * simd, reset_less=True)
-            regs = [Signal.like(v, name=f"{v.name}_r") for v in (valid_p, first_p, last_p, nf_p)]
-            with m.If(~stall):
-                m.d.sync += [x_r.eq(x), w_r.eq(w)]
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
-            x, w = x_r, w_r
-            valid_p, first_p, last_p, nf_p = regs
+            x, w = register(m, [x, w], ~stall, "sync", "operand", [0])
+            valid_p, first_p, last_p, nf_p = delayed((valid_p, first_p, last_p, nf_p), "r")
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
         matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]),
                                  stages=self.popcount_stages, en=~stall, name=f"pc{k}",
                                  style=self.popcount_style) for k in range(pe)]
         for s in range(self.popcount_stages):
-            regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]
-            with m.If(~stall):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
-            valid_p, first_p, last_p, nf_p = regs
+            valid_p, first_p, last_p, nf_p = delayed((valid_p, first_p, last_p, nf_p), f"p{s}")
 
         # -- accumulate, threshold, output -----------------------------------------------------
         count_bits = mw.bit_length()

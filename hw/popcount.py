@@ -69,10 +69,8 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
             for g, k0 in enumerate(range(0, width, 32)):
                 part = Signal(range(min(32, width - k0) + 1), name=f"{name}_g{g}")
                 m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + 32, width))))
-                r = Signal.like(part, name=f"{name}_g{g}_r", reset_less=True)
-                with m.If(en):
-                    m.d[domain] += r.eq(part)
-                parts.append(r)
+                parts.append(part)
+            parts = register(m, parts, en, domain, f"{name}_g", counter)
             total = Signal(range(width + 1), name=f"{name}_sum")
             m.d.comb += total.eq(sum(parts))
             stages -= 1

@@ -26,6 +26,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .mvtu import InputBanks
+
 __all__ = ["WindowGenerator", "MaxPoolUnit", "WINDOW_BRAM_MIN_BITS"]
 
 WINDOW_BRAM_MIN_BITS = 1024  # frame banks this large go to block RAM; smaller: LUT RAM or FFs
@@ -76,27 +78,13 @@ class WindowGenerator(wiring.Component):
         w = self.window
         frame, wp = self.frame_words, self.pixel_words
         big = 2 * frame * len(self.i.payload) >= WINDOW_BRAM_MIN_BITS  # else LUT RAM or FFs
-        memory = Memory(shape=len(self.i.payload), depth=2 * frame, init=[],
-                        attrs={"ram_style": "block"} if big else None)
-        m.submodules.frames = memory
 
-        # -- write side: frames into alternate banks ---------------------------------------
-        full = Signal(2)
-        wbank = Signal()
-        waddr = Signal(range(max(frame, 2)))
-        accept = Signal()
-        write = memory.write_port()
-        m.d.comb += [
-            self.i.ready.eq(~full.bit_select(wbank, 1)),
-            accept.eq(self.i.valid & self.i.ready),
-            write.addr.eq(Mux(wbank, frame, 0) + waddr), write.data.eq(self.i.payload),
-            write.en.eq(accept),
-        ]
-        with m.If(accept):
-            with m.If(waddr == frame - 1):
-                m.d.sync += [waddr.eq(0), wbank.eq(~wbank), full.bit_select(wbank, 1).eq(1)]
-            with m.Else():
-                m.d.sync += waddr.eq(waddr + 1)
+        # -- write side: frames into alternate banks of one memory -------------------------
+        inputs = InputBanks(m, frame, len(self.i.payload), 0, bram=True, contiguous=True,
+                            attrs={"ram_style": "block"} if big else None)
+        full, memory = inputs.full, inputs.memory
+        m.d.comb += self.i.ready.eq(~full.bit_select(inputs.wbank, 1))
+        inputs.write(m, self.i.valid & self.i.ready, self.i.payload)
 
         # -- read side: output position, kernel position, word of the pixel ---------------
         # The input coordinates and the word address of the beat about to be read are
@@ -132,7 +120,7 @@ class WindowGenerator(wiring.Component):
         read = memory.read_port(domain="sync")
         offset = Signal(range(max(frame, 2)))
         m.d.comb += offset.eq(Mux(pad, 0, addr.as_unsigned()[:len(offset)]))
-        m.d.comb += [read.addr.eq(Mux(rbank, frame, 0) + offset), read.en.eq(~stall)]
+        m.d.comb += [read.addr.eq(inputs.address(rbank, offset)), read.en.eq(~stall)]
         with m.If(~stall):
             m.d.sync += [valid.eq(go), pad_out.eq(pad)]
 

@@ -192,7 +192,7 @@ def perf_rows(perf) -> list[dict]:
         "layer": lp.name, "engine": lp.engine, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
         "SIMD": lp.simd, "NF": lp.neuron_fold, "SF": lp.synapse_fold,
         "stages": lp.popcount_stages, "positions": lp.positions,
-        "cycles": lp.positions * lp.cycles_per_frame,
+        "cycles": lp.compute_cycles,
         "zeros": f"{100 * lp.zero_weights:.0f}%" if lp.zero_weights else "-",
         "saved": (f"{100 * (1 - lp.cycles_per_frame / lp.dense_cycles):.0f}%"
                   if lp.cycles_per_frame < lp.dense_cycles else "-"),

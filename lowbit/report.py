@@ -46,7 +46,7 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
 
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
     dense = [lp.positions * lp.dense_cycles for lp in perf.layers]
-    cycles = [lp.positions * lp.cycles_per_frame for lp in perf.layers]
+    cycles = [lp.compute_cycles for lp in perf.layers]
     ax.bar([i - 0.2 for i in x], dense, 0.4, label="NF·SF (no zero-skip)", color="#bbb")
     ax.bar([i + 0.2 for i in x], cycles, 0.4, label="schedule", color="#1f77b4")
     ax.axhline(perf.ii_cycles, color="#d62728", ls="--", lw=1,

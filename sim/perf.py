@@ -148,6 +148,11 @@ class LayerPerf:
     pool: int = 0  # max-pool kernel after the thresholds (0: none)
     out_beats: int = 0  # output beats per frame
 
+    @property
+    def compute_cycles(self) -> int:
+        """Compute steps per frame (all window positions), the layer's beats aside."""
+        return self.positions * self.cycles_per_frame
+
 
 @dataclass(frozen=True)
 class NetworkPerf:
@@ -639,11 +644,6 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
     )
 
 
-def _compute_cycles(lp: LayerPerf) -> int:
-    """Cycles per frame of a layer's compute steps alone (its beats aside)."""
-    return lp.positions * lp.cycles_per_frame
-
-
 def _window_luts(layer: MatVec, in_width: int, elem_bits: int, pool_width: int) -> int:
     """Window generator (counters, stepped address registers, padding muxes) and max pool
     (a row of partial maxima in flip-flops or LUT RAM, comparators), in iCE40 LUT4s; fitted to
@@ -716,9 +716,9 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         # the layer that sets the II; when its input beats pace it, widen the previous
         # layer's output (PE) instead of unfolding it
         k = max(range(len(state)), key=lambda j: (current.layers[j].ii_cycles,
-                                                   _compute_cycles(current.layers[j])))
+                                                   current.layers[j].compute_cycles))
         lp = current.layers[k]
-        if lp.ii_cycles > _compute_cycles(lp):
+        if lp.ii_cycles > lp.compute_cycles:
             if k == 0:
                 break  # the input stream itself is the limit
             k -= 1
