@@ -234,3 +234,71 @@ def test_plain_onnx_conv_with_asymmetric_pads_and_stride_equals_onnxruntime(tmp_
     np.testing.assert_array_equal(y_rtl, y[:10])
     assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+def _plain_graph(path, nodes, out_shape, inits):
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "plain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        initializer=[numpy_helper.from_array(v, n) for n, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _plain_refusals():
+    from onnx import helper
+
+    w = np.ones((4, 2, 3, 3), dtype=np.float32)
+    fc = np.ones((4, 5), dtype=np.float32)
+    sign = helper.make_node("Sign", ["x"], ["s"])
+    conv = helper.make_node("Conv", ["s", "w"], ["c"])
+    return {
+        # a pool on the accumulator, before the quantizer
+        "pool before the quantizer": ([
+            sign, conv, helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2],
+                                         strides=[2, 2]),
+            helper.make_node("Sign", ["p"], ["q"]), helper.make_node("Flatten", ["q"], ["f"]),
+            helper.make_node("MatMul", ["f", "fc"], ["y"])],
+            [None, 5], {"w": w, "fc": np.ones((16, 5), dtype=np.float32)},
+            "MaxPool before the quantizer"),
+        # the network's output is a convolution's map
+        "ends in a convolution": ([sign, helper.make_node("Conv", ["s", "w"], ["y"])],
+                                  [None, 4, 4, 4], {"w": w}, "ends in convolution"),
+        # a quantizer right after a global average pool
+        "quantized global average": ([
+            sign, conv, helper.make_node("Sign", ["c"], ["q"]),
+            helper.make_node("GlobalAveragePool", ["q"], ["g"]),
+            helper.make_node("Sign", ["g"], ["g2"]), helper.make_node("Flatten", ["g2"], ["f"]),
+            helper.make_node("MatMul", ["f", "fc"], ["y"])],
+            [None, 5], {"w": w, "fc": fc}, "right after a global average pool"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_plain_refusals()))
+def test_unsupported_placements_get_one_line_and_exit_2(tmp_path, case):
+    nodes, out_shape, inits, words = _plain_refusals()[case]
+    path = _plain_graph(tmp_path / "m.onnx", nodes, out_shape, inits)
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "inspect", path],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+def test_operand_register_on_a_non_xnor_layer_is_refused(exported, tmp_path):
+    import json
+
+    net = import_model(exported("padded"))  # layer 0 runs add/subtract (padded ternary inputs)
+    folding = tmp_path / "f.json"
+    folding.write_text(json.dumps({"layers": [
+        {"pe": 1, "simd": 1, "operand_register": k == 0} for k in range(len(net.layers))]}))
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "compile", str(exported("padded")),
+                           "-o", str(tmp_path / "out"), "--folding", str(folding)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "operand_register" in proc.stderr and net.layers[0].name in proc.stderr
+    assert not (tmp_path / "out").exists()
