@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 from _common import REPO, write_result
 from lowbit.export.verilog import generate
-from lowbit.sim.perf import analyze, auto_folding, network_bram_blocks
+from lowbit.sim.auto import auto_folding
+from lowbit.sim.perf import analyze
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
+
+import lowbit
 
 BUDGETS = [20000, 10000, 60000]  # the first also runs in Verilator with --rtl
 
@@ -55,13 +58,13 @@ def main():
         net, t_import = timed(lambda: import_model(path))
         folding, t_fold = timed(lambda: auto_folding(net, lut_budget=budget))
         perf, t_analyze = timed(lambda: analyze(net, folding))
-        (text, _), t_verilog = timed(lambda: generate(net, folding))
+        text, t_verilog = timed(lambda: generate(perf))
         row = {
             "lut_budget": budget, "pe_simd": [(f.pe, f.simd) for f in folding.layers],
             "ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
             "frames_per_s_at_100mhz": round(100e6 / perf.ii_cycles),
             "estimated_luts": perf.estimated_luts,
-            "ecp5_bram_blocks": network_bram_blocks(perf, "ecp5"),
+            "ecp5_bram_blocks": perf.bram_blocks("ecp5"),
             "window_storage_bits": sum(lp.window_storage_bits for lp in perf.layers),
             "fifo_depths": [lp.fifo_depth for lp in perf.layers],
             "bottleneck": max(perf.layers, key=lambda lp: lp.ii_cycles).name,
@@ -78,11 +81,10 @@ def main():
     payload = {"model": "CNV_1W1A (random weights)", "runs": rows,
                "reference_frames_per_s": round(100 / t_ref, 1)}
     if args.rtl:
-        from lowbit.flows import run_rtl
-
-        folding = auto_folding(net, lut_budget=BUDGETS[0])
+        design = lowbit.compile(net, lut_budget=BUDGETS[0])
         frames = x[:args.rtl]
-        (y, _, result, perf), seconds = timed(lambda: run_rtl(net, folding, frames))
+        sim, seconds = timed(lambda: design.simulate(frames))
+        y, result, perf = sim.outputs, sim.rtl, design.perf
         payload["rtl"] = {
             "lut_budget": BUDGETS[0], "frames": args.rtl,
             "equal_to_reference": bool(np.array_equal(y, reference.run(net, frames))),

@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 
 from _common import SHARED, require, write_result
-from lowbit.export.verilog import generate
-from lowbit.sim.perf import auto_folding
-from lowbit.sw.onnx_import import import_model
+
+import lowbit
 
 
 def main():
@@ -20,11 +19,10 @@ def main():
         best = float("inf")
         for _ in range(3):
             start = time.perf_counter()
-            net = import_model(path)
-            folding = auto_folding(net, lut_budget=budget)
-            text, top = generate(net, folding)
+            design = lowbit.compile(lowbit.load(path), lut_budget=budget)
+            text = design.verilog
             best = min(best, time.perf_counter() - start)
-        rows.append({"lut_budget": budget, "ii_cycles": top.perf.ii_cycles,
+        rows.append({"lut_budget": budget, "ii_cycles": design.perf.ii_cycles,
                      "verilog_bytes": len(text), "seconds": round(best, 3)})
         print(rows[-1], flush=True)
     write_result("compile_speed", {"model": "TFC_1W1A", "runs": rows})

@@ -14,7 +14,7 @@ reported beside. Weights come in two ways:
    zero-skip engine with constant weights, against the same weights run as INT2 multiplies the
    way FINN runs ternary weights (2-bit weight operands from memory), and as INT2 multiplies on
    constants. Folded (64×256 layer): schedule cycles against the dense NF·SF an INT2 engine
-   takes, for several PE × SIMD, from :func:`lowbit.sim.perf.layer_schedule`.
+   takes, for several PE × SIMD, from :func:`lowbit.hw.schedule.layer_schedule`.
 2. One PE of 8 lanes, 2-, 4- and 8-bit activations: the shift engine with a 4-bit code (sign,
    exponent + 1, 0 for zero: ±1..±64) against an 8-bit multiplier (sign + 7-bit magnitude, the
    engine lowbit uses for INT8 weights) and yosys's plain signed ``w * x``. LUTs are compared
@@ -36,7 +36,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from lowbit.hw.adder import adder_tree
 from lowbit.hw.mvau import MVAU
-from lowbit.sim.perf import layer_schedule
+from lowbit.hw.schedule import layer_schedule
 from lowbit.sw.ir import BIPOLAR, MatVec, ValueSet, WeightKind
 from popcount_luts import synth
 

@@ -12,8 +12,8 @@ reported beside). Weight storage as the MVTU chooses it (lowbit.hw.weights):
 lowbit's datapath is built for each family as ``lowbit compile --family`` builds it: on iCE40 the
 carry-chain tree, on ECP5 yosys's Wallace tree synthesized with ``synth_ecp5 -nowidelut`` (the
 flags lowbit's ECP5 flow uses). The naive ``sum()`` is synthesized with default flags (as the
-figures in DESIGN.md were) and, on ECP5, also with ``-nowidelut``. ECP5 adders use CCU2C cells,
-each holding two LUT4s: ``lut4_equivalent`` counts them.
+figures in the design notes were) and, on ECP5, also with ``-nowidelut``. ECP5 adders use
+CCU2C cells, each holding two LUT4s: ``lut4_equivalent`` counts them.
 
 Writes bench/results/popcount_luts.json.
 """
@@ -32,7 +32,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from lowbit.hw.network import FAMILIES as POPCOUNT_STYLE
+from lowbit.hw.network import POPCOUNT_STYLE
 from lowbit.hw.popcount import popcount_tree
 from lowbit.hw.weights import weight_rom
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import time
 
 from _common import SHARED, require, write_result
-from lowbit.sim.perf import analyze, auto_folding
 from lowbit.sw.datasets import load_mnist_idx
-from lowbit.sw.onnx_import import import_model
 
-from lowbit.flows import run_rtl
+import lowbit
 
 BUDGETS = (500, 2000, 5000)
 
@@ -22,20 +20,20 @@ BUDGETS = (500, 2000, 5000)
 def main():
     import numpy as np
 
-    net = import_model(require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"))
+    net = lowbit.load(require(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"))
     images, _ = load_mnist_idx(require(SHARED / "data" / "mnist"))
     x = (images.astype(np.float32) / 255).reshape(-1, 1, 28, 28)
     x = np.concatenate([x, x])  # 20,000 frames: enough cycles that start-up does not dominate
     rows = []
     for budget in BUDGETS:
-        folding = auto_folding(net, lut_budget=budget)
+        design = lowbit.compile(net, lut_budget=budget)
         start = time.perf_counter()
-        run_rtl(net, folding, x[:3])  # builds (or finds) the model
+        design.simulate(x[:3])  # builds (or finds) the model
         build = time.perf_counter() - start
-        perf_ii = analyze(net, folding).ii_cycles
+        perf_ii = design.perf.ii_cycles
         cpp_frames = int(min(len(x), max(1000, 5_000_000 // perf_ii)))
         for bench, frames in (("cpp", cpp_frames), ("cocotb", 3)):
-            _, _, result, perf = run_rtl(net, folding, x[:frames], bench=bench)
+            result, perf = design.simulate(x[:frames], bench=bench).rtl, design.perf
             row = {"bench": bench, "lut_budget": budget, "ii_cycles": perf.ii_cycles,
                    "frames": frames, "cycles": result.cycles,
                    "seconds": round(result.seconds, 3),

@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, SHARED, write_result
-from lowbit.export.synth import DoesNotFit, synthesize
-from lowbit.sim.perf import FoldingError, analyze, auto_folding
+from lowbit.export.synth import synthesize
+from lowbit.sim.auto import auto_folding
+from lowbit.sim.perf import analyze
 from lowbit.sw.onnx_import import import_model
+
+from lowbit.errors import DoesNotFit, FoldingError
 
 FINN_SFC_MAX = {"frames_per_s": 12.3e6, "luts": 91131, "device": "ZC706 (Zynq-7045, LUT6)"}
 
@@ -98,7 +101,7 @@ def main():
                    "ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
                    "estimated_luts": perf.estimated_luts, "clock_constraint_mhz": clock}
             try:
-                r = synthesize(net, folding, target, out=work / f"{name}-{target}-{budget}",
+                r = synthesize(perf, target, out=work / f"{name}-{target}-{budget}",
                                clock_mhz=clock, progress=lambda m: print("   ", m, flush=True))
             except DoesNotFit as exc:
                 row["does_not_fit"] = str(exc)

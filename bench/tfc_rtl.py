@@ -13,12 +13,13 @@ import json
 
 import numpy as np
 from _common import RESULTS, SHARED, require, write_result
-from lowbit.sim.perf import Folding, LayerFolding, auto_folding
+from lowbit.hw.plan import Folding, LayerFolding
+from lowbit.sim.auto import auto_folding
 from lowbit.sw import reference
 from lowbit.sw.datasets import load_mnist_idx
 from lowbit.sw.onnx_import import import_model
 
-from lowbit.flows import run_rtl
+import lowbit
 
 FIXED = {
     "fully-folded": [(1, 1), (1, 1), (1, 1), (1, 1)],
@@ -53,7 +54,9 @@ def run_model(name: str, x: np.ndarray) -> list[dict]:
     rows = []
     for folding_name, folding in foldings.items():
         frames = x if folding_name != "fully-folded" else x[: max(3, len(x) // 10)]
-        y, ints, result, perf = run_rtl(net, folding, frames)
+        design = lowbit.compile(net, folding)
+        sim = design.simulate(frames)
+        y, ints, result, perf = sim.outputs, sim.ints, sim.rtl, design.perf
         if folding.label_select:
             equal = bool(np.array_equal(ints, y_ref[: len(frames)].argmax(1)))
         else:

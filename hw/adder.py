@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 
-__all__ = ["adder_tree", "adder_levels", "register"]
+from .pipeline import register
+
+__all__ = ["adder_tree", "adder_levels"]
 
 
 def _signed(v: Value) -> Value:
@@ -14,19 +16,6 @@ def _signed(v: Value) -> Value:
 def adder_levels(terms: int) -> int:
     """Levels of pairwise adders for ``terms`` operands (0 for one operand)."""
     return max(0, (max(terms, 1) - 1).bit_length())
-
-
-def register(m: Module, values: list, en: Value, domain: str, name: str,
-             counter: list) -> list:
-    """A pipeline register for each value (advancing while ``en``), named ``<name>_r<n>``."""
-    regs = []
-    for v in values:
-        counter[0] += 1
-        r = Signal(Value.cast(v).shape(), name=f"{name}_r{counter[0]}", reset_less=True)
-        with m.If(en):
-            m.d[domain] += r.eq(v)
-        regs.append(r)
-    return regs
 
 
 def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,

@@ -25,11 +25,18 @@ class LabelSelect(wiring.Component):
         Width of each signed value.
     """
 
+    LATENCY = 1  # from a frame's last input beat to its index on ``o``
+
+    @staticmethod
+    def index_bits_for(count: int) -> int:
+        """Bits of a class index among ``count`` classes."""
+        return max(1, (count - 1).bit_length())
+
     def __init__(self, count: int, lanes: int, value_bits: int):
         if lanes < 1 or count % lanes:
             raise ValueError(f"lanes={lanes} must divide count={count}")
         self.count, self.lanes, self.value_bits = count, lanes, value_bits
-        self.index_bits = max(1, (count - 1).bit_length())
+        self.index_bits = self.index_bits_for(count)
         super().__init__({
             "i": In(stream.Signature(lanes * value_bits)),
             "o": Out(stream.Signature(self.index_bits)),

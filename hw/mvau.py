@@ -5,7 +5,7 @@ each an ``in_bits`` level index, arrives ``in_width`` bits per beat into one of 
 and the unit emits ``pe`` lanes per neuron fold. Element ``i`` has the value ``a·index + lo``
 (``a = 2, lo = −1`` for bipolar inputs, ``a = 1`` otherwise).
 
-The unit walks a compile-time :class:`~lowbit.sim.perf.Schedule`. Each step reads, per input
+The unit walks a compile-time :class:`~lowbit.hw.schedule.Schedule`. Each step reads, per input
 lane, the synapse fold the schedule names, and per PE row a weight code from the ROM. Each lane
 forms one term from ``|w|·x``, complemented for a negative weight (``~v = −v − 1``), by the
 layer's engine:
@@ -33,25 +33,34 @@ A back-pressured output freezes the whole unit. :mod:`lowbit.sim.perf` states th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from lowbit.sw.ir import signed_bits
 
 from .adder import adder_levels, adder_tree
-from .mvtu import InputBanks
+from .banks import InputBanks
+from .engines import MVAU_ENGINES, ternary_magnitudes
+from .pipeline import accumulate, delayed, output_beat
 from .weights import weight_rom
 
-__all__ = ["MVAU", "ENGINES"]
-
-ENGINES = ("addsub", "ternary", "shift", "multiply")
+__all__ = ["MVAU", "RomLayout"]
 
 
-def _signed_bits(lo: int, hi: int) -> int:
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
+@dataclass(frozen=True)
+class RomLayout:
+    """The MVAU's ROM: one word per schedule step. ``fields`` maps a field name (``codes``,
+    ``select``, ``active``, ``first``, ``last``, ``nf``) to its ``(start, width)`` in the word;
+    ``shared`` says all lanes read one ``select`` (a dense schedule)."""
+
+    depth: int
+    width: int
+    fields: dict
+    sel_bits: int
+    shared: bool
 
 
 class MVAU(wiring.Component):
@@ -71,7 +80,7 @@ class MVAU(wiring.Component):
         Bits per input beat; must divide ``in_features · in_bits``.
     in_scale, in_offset : int
         Element value ``in_scale · index + in_offset``.
-    schedule : lowbit.sim.perf.Schedule
+    schedule : lowbit.hw.schedule.Schedule
         Steps per neuron fold and the synapse fold each lane reads at each step.
     thresholds : array of int, shape (out_features, levels − 1), or None
         On the accumulator ``a·dot + lo·Σw``, with ``direction``: channel ``c``'s output index is
@@ -97,8 +106,8 @@ class MVAU(wiring.Component):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if engine not in MVAU_ENGINES:
+            raise ValueError(f"engine must be one of {MVAU_ENGINES}, not {engine!r}")
         mh, mw = weights.shape
         for name, value, total in (("pe", pe, mh), ("simd", simd, mw),
                                    ("in_width", in_width, mw * in_bits)):
@@ -111,8 +120,7 @@ class MVAU(wiring.Component):
             raise ValueError("engine 'addsub' takes weights ±1")
         if engine == "shift" and np.any(nonzero & (nonzero - 1)):
             raise ValueError("engine 'shift' takes weights 0 and ±2^e")
-        if engine == "ternary" and (len(np.unique(weights[weights > 0])) > 1
-                                    or len(np.unique(weights[weights < 0])) > 1):
+        if engine == "ternary" and ternary_magnitudes(weights) is None:
             raise ValueError("engine 'ternary' takes weights 0, +a and −b")
         self.weights, self.engine = weights, engine
         self.out_features, self.in_features = mh, mw
@@ -130,15 +138,13 @@ class MVAU(wiring.Component):
                              f"{self.neuron_fold}")
         self.positive = int(weights[weights > 0].max(initial=1))
         self.negative = int(-weights[weights < 0].min(initial=-1))
-        self.exponent_bits = max(1, int(nonzero.max(initial=1)).bit_length().bit_length())
-        self.magnitude_bits = max(1, int(nonzero.max(initial=1)).bit_length())
 
         # dot' = Σ terms = dot − #(w < 0); acc = a·dot' + offset
         negatives = (weights < 0).sum(axis=1)
         self.offset = in_scale * negatives + in_offset * weights.sum(axis=1)
         top = (1 << in_bits) - 1
         bound = int((np.abs(weights) * top).sum(axis=1).max()) + int(negatives.max()) + 1
-        self.dot_bits = _signed_bits(-bound, bound)
+        self.dot_bits = signed_bits(-bound, bound)
         self.acc_bits = acc_bits
         if thresholds is None:
             self.thresholds = None
@@ -160,9 +166,43 @@ class MVAU(wiring.Component):
 
     # -- compile-time tables -----------------------------------------------------------------------
 
+    PIPELINE_DEPTH = 2  # registers from a step's issue to its accumulator (ROM, lanes + codes)
+
+    @staticmethod
+    def lane_value(values) -> tuple[int, int]:
+        """``(a, lo)`` with element value ``a·index + lo`` for a level index of ``values``:
+        ``(2, −1)`` for bipolar, ``(1, levels[0])`` otherwise."""
+        return (2, -1) if values.bipolar else (1, values.levels[0])
+
+    @staticmethod
+    def code_bits_for(engine: str, weights: np.ndarray) -> int:
+        """Bits of one weight code: the sign, then the engine's magnitude field."""
+        top = int(np.abs(np.asarray(weights)).max(initial=1)) or 1
+        return {"addsub": 1, "ternary": 2, "shift": 1 + max(1, top.bit_length().bit_length()),
+                "multiply": 1 + max(1, top.bit_length())}[engine]
+
     def code_bits(self) -> int:
-        return {"addsub": 1, "ternary": 2, "shift": 1 + self.exponent_bits,
-                "multiply": 1 + self.magnitude_bits}[self.engine]
+        return self.code_bits_for(self.engine, self.weights)
+
+    @staticmethod
+    def rom_layout(engine: str, weights: np.ndarray, pe: int, simd: int,
+                   schedule) -> RomLayout:
+        """The ROM word the unit stores per schedule step: ``pe·simd`` weight codes, the lane
+        selects (one shared for a dense schedule, else one per lane with an active bit each),
+        and the first, last and neuron-fold flags."""
+        mh, mw = np.shape(weights)
+        nf_max, sf_max = mh // pe, mw // simd
+        sel_bits = max(1, (sf_max - 1).bit_length())
+        shared = schedule.dense
+        fields = {"codes": (0, pe * simd * MVAU.code_bits_for(engine, weights))}
+        pos = fields["codes"][1]
+        fields["select"] = (pos, sel_bits * (1 if shared else simd))
+        pos += fields["select"][1]
+        for name, width in (("active", 0 if shared else simd), ("first", 1), ("last", 1),
+                            ("nf", max(1, (nf_max - 1).bit_length()))):
+            fields[name] = (pos, width)
+            pos += width
+        return RomLayout(schedule.cycles, pos, fields, sel_bits, shared)
 
     def _code(self, w: np.ndarray) -> np.ndarray:
         """Weight code per weight: bit 0 negative, then the engine's magnitude field: nothing
@@ -193,17 +233,8 @@ class MVAU(wiring.Component):
         codes = self._step_codes()
         cb = self.code_bits()
         total = len(codes)
-        sel_bits = max(1, (self.synapse_fold - 1).bit_length())
-        shared = s.dense
-        nf_bits = max(1, (self.neuron_fold - 1).bit_length())
-        fields = {"codes": (0, self.pe * self.simd * cb)}
-        pos = fields["codes"][1]
-        fields["select"] = (pos, sel_bits * (1 if shared else self.simd))
-        pos += fields["select"][1]
-        for name, width in (("active", 0 if shared else self.simd), ("first", 1), ("last", 1),
-                            ("nf", nf_bits)):
-            fields[name] = (pos, width)
-            pos += width
+        layout = self.rom_layout(self.engine, self.weights, self.pe, self.simd, s)
+        fields, sel_bits, shared = layout.fields, layout.sel_bits, layout.shared
         starts = np.cumsum((0,) + s.steps)
         words = []
         for t in range(total):
@@ -222,7 +253,7 @@ class MVAU(wiring.Component):
             word |= int(t == starts[nf + 1] - 1) << fields["last"][0]
             word |= nf << fields["nf"][0]
             words.append(word)
-        return words, fields | {"width": pos, "sel_bits": sel_bits, "shared": shared}
+        return words, fields | {"width": layout.width, "sel_bits": sel_bits, "shared": shared}
 
     # -- terms -------------------------------------------------------------------------------------
 
@@ -368,18 +399,13 @@ class MVAU(wiring.Component):
             sums.append(adder_tree(m, terms, stages=self.stages, en=~stall, name=f"sum{k}"))
         valid_p, first_p, last_p, nf_p = valid_c, first_c, last_c, nf_c
         for s in range(self.stages):
-            regs = [Signal.like(v, name=f"{v.name}_p{s}") for v in (valid_p, first_p, last_p, nf_p)]
-            with m.If(~stall):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (valid_p, first_p, last_p, nf_p))]
-            valid_p, first_p, last_p, nf_p = regs
+            valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
+                                                     f"p{s}")
 
         # -- accumulate, activate, output ----------------------------------------------------------
         accs = [Signal(signed(self.dot_bits), name=f"acc{k}", reset_less=True) for k in range(pe)]
         nexts = [Signal(signed(self.dot_bits), name=f"acc_next{k}") for k in range(pe)]
-        for acc, nxt, total_k in zip(accs, nexts, sums):
-            m.d.comb += nxt.eq(Mux(first_p, 0, acc) + total_k)
-        with m.If(~stall & valid_p):
-            m.d.sync += [acc.eq(nxt) for acc, nxt in zip(accs, nexts)]
+        accumulate(m, accs, nexts, sums, first_p, ~stall & valid_p)
 
         def per_channel(k, values, width):
             consts = [Const(int(values[nf * pe + k]), signed(width)) for nf in range(nf_max)]
@@ -387,7 +413,7 @@ class MVAU(wiring.Component):
 
         out_lanes = []
         if self.thresholds is None:
-            off_bits = _signed_bits(int(self.offset.min()), int(self.offset.max()))
+            off_bits = signed_bits(int(self.offset.min()), int(self.offset.max()))
             for k, nxt in enumerate(nexts):
                 lane = Signal(signed(self.acc_bits), name=f"out{k}")
                 m.d.comb += lane.eq(nxt * self.in_scale + per_channel(k, self.offset, off_bits))
@@ -405,9 +431,5 @@ class MVAU(wiring.Component):
                 out_lanes.append(lane)
         result = Cat(*out_lanes)
 
-        with m.If(~stall):
-            m.d.sync += out_valid.eq(valid_p & last_p)
-            with m.If(valid_p & last_p):
-                m.d.sync += self.o.payload.eq(result)
-        m.d.comb += self.o.valid.eq(out_valid)
+        output_beat(m, self.o, out_valid, stall, valid_p, last_p, result)
         return m

@@ -22,76 +22,16 @@ popcount_stages`` cycles after its first step. A back-pressured output freezes t
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .adder import register
+from .banks import InputBanks
+from .pipeline import accumulate, delayed, output_beat, register
 from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
 
-__all__ = ["MVTU", "InputBanks", "accumulator_bits", "shift_in"]
-
-
-def shift_in(bank, beat):
-    """The bank with ``beat`` entering at the top: after ``in_beats`` beats, beat ``k`` sits at
-    word ``k``. Beats arrive in order, so a shift register replaces addressed writes and each
-    flip-flop takes its neighbour's bit: no write-enable decoding per word."""
-    if len(beat) == len(bank):
-        return beat
-    return Cat(bank[len(beat):], beat)
-
-
-class InputBanks:
-    """Two frame banks filled beat by beat, in flip-flops (shift registers) or one block RAM.
-
-    Attributes: ``full`` (2 bits), ``wbank`` (the bank being written), ``widx`` (its beat),
-    ``memory`` (block RAM, or None) and ``banks`` (the two flip-flop banks, or None). The caller
-    drives ``ready`` of its input and passes the accepting condition to :meth:`write`.
-    """
-
-    def __init__(self, m: Module, beats: int, beat_width: int, frame_width: int, bram: bool,
-                 *, contiguous: bool = False, attrs: dict | None = None):
-        """``contiguous``: bank 1 starts at word ``beats`` (the RAM holds exactly two frames;
-        addresses need an adder) instead of at the next power of two (bank = top address
-        bit)."""
-        self.beats = beats
-        self.full = Signal(2)
-        self.wbank = Signal()
-        self.widx = Signal(range(max(beats, 2)))
-        self.contiguous = contiguous
-        self.memory, self.banks = None, None
-        if bram:
-            depth = 2 * beats if contiguous else 2 << (max(beats, 2) - 1).bit_length()
-            self.memory = Memory(shape=beat_width, depth=depth, init=[], attrs=attrs)
-            m.submodules.input_banks = self.memory
-        else:
-            self.banks = [Signal(frame_width, name=f"bank{b}", reset_less=True)
-                          for b in range(2)]
-
-    def address(self, bank: Value, word: Value) -> Value:
-        """The RAM address of beat ``word`` of ``bank``."""
-        if self.contiguous:
-            return Mux(bank, self.beats, 0) + word
-        return Cat(word.as_unsigned()[:len(self.widx)], bank)
-
-    def write(self, m: Module, accept: Value, beat: Value) -> None:
-        if self.memory is not None:
-            port = self.memory.write_port()
-            m.d.comb += [port.addr.eq(self.address(self.wbank, self.widx)), port.data.eq(beat),
-                         port.en.eq(accept)]
-        else:
-            with m.If(accept):
-                for b in range(2):
-                    with m.If(self.wbank == b):
-                        m.d.sync += self.banks[b].eq(shift_in(self.banks[b], beat))
-        with m.If(accept):
-            with m.If(self.widx == self.beats - 1):
-                m.d.sync += [self.widx.eq(0), self.wbank.eq(~self.wbank),
-                             self.full.bit_select(self.wbank, 1).eq(1)]
-            with m.Else():
-                m.d.sync += self.widx.eq(self.widx + 1)
+__all__ = ["MVTU", "accumulator_bits"]
 
 
 def accumulator_bits(in_features: int) -> int:
@@ -133,6 +73,17 @@ class MVTU(wiring.Component):
     i : In(stream.Signature(in_width))
     o : Out(stream.Signature(pe or pe·acc_bits))
     """
+
+    @staticmethod
+    def pipeline_depth(operand_register: bool = False) -> int:
+        """Registers from a step's issue to its accumulator: the operand stage (the bank word
+        or the block RAM's read port), and one more with ``operand_register``."""
+        return 1 + bool(operand_register)
+
+    @staticmethod
+    def rom_shape(out_features: int, in_features: int, pe: int, simd: int) -> tuple[int, int]:
+        """``(words, bits)`` of the weight ROM: one word of ``pe·simd`` bits per step."""
+        return (out_features // pe) * (in_features // simd), pe * simd
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
                  greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",
@@ -235,33 +186,25 @@ class MVTU(wiring.Component):
                 m.d.sync += x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd))
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
 
-        def delayed(flags, suffix):
-            """The control flags one pipeline stage later (with their reset)."""
-            regs = [Signal.like(v, name=f"{v.name}_{suffix}") for v in flags]
-            with m.If(~stall):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, flags)]
-            return regs
-
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         if self.operand_register:
             x, w = register(m, [x, w], ~stall, "sync", "operand", [0])
-            valid_p, first_p, last_p, nf_p = delayed((valid_p, first_p, last_p, nf_p), "r")
+            valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
+                                                     "r")
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
         matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]),
                                  stages=self.popcount_stages, en=~stall, name=f"pc{k}",
                                  style=self.popcount_style) for k in range(pe)]
         for s in range(self.popcount_stages):
-            valid_p, first_p, last_p, nf_p = delayed((valid_p, first_p, last_p, nf_p), f"p{s}")
+            valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
+                                                     f"p{s}")
 
         # -- accumulate, threshold, output -----------------------------------------------------
         count_bits = mw.bit_length()
         accs = [Signal(count_bits, name=f"acc{k}", reset_less=True) for k in range(pe)]
         nexts = [Signal(count_bits, name=f"acc_next{k}") for k in range(pe)]
-        for acc, nxt, pc in zip(accs, nexts, matches):
-            m.d.comb += nxt.eq(Mux(first_p, 0, acc) + pc)
-        with m.If(~stall & valid_p):
-            m.d.sync += [acc.eq(nxt) for acc, nxt in zip(accs, nexts)]
+        accumulate(m, accs, nexts, matches, first_p, ~stall & valid_p)
 
         if self.thresholds is None:
             lanes = []
@@ -285,9 +228,5 @@ class MVTU(wiring.Component):
                 bits.append(Mux(ge_k, count >= t_k, count <= t_k))
             result = Cat(*bits)
 
-        with m.If(~stall):
-            m.d.sync += out_valid.eq(valid_p & last_p)
-            with m.If(valid_p & last_p):
-                m.d.sync += self.o.payload.eq(result)
-        m.d.comb += self.o.valid.eq(out_valid)
+        output_beat(m, self.o, out_valid, stall, valid_p, last_p, result)
         return m

@@ -1,5 +1,6 @@
 """The network top: the IR's layers as a chain of units, built from a folding.
 
+The units are built from a :class:`~lowbit.hw.plan.NetworkPlan`; nothing here computes timing.
 The float → integer step of the input quantizer happens on the host
 (:func:`lowbit.sw.reference.quantize_input`); the hardware takes the quantized input as level
 indices of ``in_bits`` each, ``simd`` of layer 0 per beat (one pixel per beat when layer 0 is a
@@ -19,18 +20,19 @@ import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from lowbit.sim.perf import Folding, NetworkPerf, analyze, in_lane_value
-from lowbit.sw.ir import MatVec, Network
+from lowbit.sw.ir import MatVec
 
 from .label_select import LabelSelect
 from .mvau import MVAU
 from .mvtu import MVTU
-from .window import MaxPoolUnit, WindowGenerator
+from .plan import NetworkPlan
+from .pool import MaxPoolUnit
+from .window import WindowGenerator
 
-__all__ = ["NetworkTop", "popcount_thresholds", "hardware_name", "FAMILIES"]
+__all__ = ["NetworkTop", "popcount_thresholds", "hardware_name", "POPCOUNT_STYLE"]
 
-# FPGA family → popcount structure that synthesizes smallest there (bench/popcount_luts.py)
-FAMILIES = {"ice40": "carry", "ecp5": "wallace"}
+# FPGA family → the popcount structure that synthesizes smallest there (bench/popcount_luts.py)
+POPCOUNT_STYLE = {"ice40": "carry", "ecp5": "wallace"}
 
 
 def hardware_name(index: int, onnx_name: str) -> str:
@@ -61,50 +63,47 @@ class NetworkTop(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(perf.in_width))
-    o : Out(stream.Signature(perf.out_width))
+    i : In(stream.Signature(plan.in_width))
+    o : Out(stream.Signature(plan.out_width))
     """
 
-    def __init__(self, net: Network, folding: Folding, family: str = "ice40"):
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {sorted(FAMILIES)}, not {family!r}")
-        self.net, self.folding, self.family = net, folding, family
-        self.perf: NetworkPerf = analyze(net, folding)
+    def __init__(self, plan: NetworkPlan, family: str = "ice40"):
+        if family not in POPCOUNT_STYLE:
+            raise ValueError(f"family must be one of {sorted(POPCOUNT_STYLE)}, not {family!r}")
+        self.plan, self.family = plan, family
         super().__init__({
-            "i": In(stream.Signature(self.perf.in_width)),
-            "o": Out(stream.Signature(self.perf.out_width)),
+            "i": In(stream.Signature(plan.in_width)),
+            "o": Out(stream.Signature(plan.out_width)),
         })
 
     def elaborate(self, platform):
         m = Module()
         units = []  # (input side, output side) of each layer
-        in_width, elem_bits = self.perf.in_width, self.perf.in_bits
-        for k, (layer, f, lp, schedule) in enumerate(zip(
-                self.net.layers, self.folding.layers, self.perf.layers, self.perf.schedules)):
+        for lp in self.plan.layers:
+            layer, f = lp.layer, lp.folding
             act = layer.activation
-            name = hardware_name(k, layer.name)
+            name = hardware_name(lp.index, layer.name)
             window = None
             if layer.window is not None:
-                window = WindowGenerator(layer.window, in_width=in_width, in_bits=elem_bits,
-                                         out_bits=layer.in_values.bits)
+                window = WindowGenerator(layer.window, in_width=lp.in_width,
+                                         in_bits=lp.in_elem_bits, out_bits=layer.in_values.bits)
                 m.submodules[f"{name}_window"] = window
-                in_width = window.out_width
             if lp.engine == "xnor":
                 t, ge = popcount_thresholds(layer) if act is not None else (None, None)
-                unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=in_width,
-                            thresholds=t, greater_equal=ge, popcount_stages=lp.popcount_stages,
-                            popcount_style=FAMILIES[self.family],
+                unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=lp.unit_width,
+                            thresholds=t, greater_equal=ge, popcount_stages=lp.tree_stages,
+                            popcount_style=POPCOUNT_STYLE[self.family],
                             input_bram=lp.input_storage == "bram",
-                            operand_register=bool(f.operand_register))
+                            operand_register=lp.operand_register)
             else:
-                scale, offset = in_lane_value(layer.in_values)
+                scale, offset = MVAU.lane_value(layer.in_values)
                 unit = MVAU(layer.weights, engine=lp.engine, pe=f.pe, simd=f.simd,
-                            in_bits=lp.in_bits, in_width=in_width, in_scale=scale,
-                            in_offset=offset, schedule=schedule,
+                            in_bits=layer.in_values.bits, in_width=lp.unit_width,
+                            in_scale=scale, in_offset=offset, schedule=lp.schedule,
                             thresholds=None if act is None else act.thresholds,
                             direction=None if act is None else act.direction,
-                            out_bits=lp.out_lane_bits, acc_bits=lp.out_lane_bits,
-                            stages=lp.popcount_stages,
+                            out_bits=lp.lane_bits, acc_bits=lp.lane_bits,
+                            stages=lp.tree_stages,
                             input_bram=lp.input_storage == "bram")
             m.submodules[name] = unit
             out = unit
@@ -113,19 +112,18 @@ class NetworkTop(wiring.Component):
             if layer.pool is not None:
                 pool = MaxPoolUnit(kernel=layer.pool.kernel, height=layer.pool.height,
                                    width=layer.pool.width, channels=layer.out_features,
-                                   pe=f.pe, lane_bits=lp.out_lane_bits)
+                                   pe=f.pe, lane_bits=lp.lane_bits)
                 m.submodules[f"{name}_pool"] = pool
                 wiring.connect(m, unit.o, pool.i)
                 out = pool
             units.append((window or unit, out))
-            in_width, elem_bits = lp.out_width, lp.out_lane_bits
         wiring.connect(m, wiring.flipped(self.i), units[0][0].i)
         for (_, a), (b, _) in zip(units, units[1:]):
             wiring.connect(m, a.o, b.i)
         last = units[-1][1]
-        if self.folding.label_select:
-            select = LabelSelect(self.net.layers[-1].out_features, self.folding.layers[-1].pe,
-                                 self.perf.layers[-1].out_lane_bits)
+        if self.plan.label_select:
+            final = self.plan.layers[-1]
+            select = LabelSelect(final.layer.out_features, final.pe, final.lane_bits)
             m.submodules.label_select = select
             wiring.connect(m, last.o, select.i)
             last = select

@@ -16,7 +16,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .adder import register
+from .pipeline import register
 
 __all__ = ["Popcount", "popcount_tree", "popcount_levels", "STYLES"]
 

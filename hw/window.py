@@ -1,4 +1,4 @@
-"""Sliding windows and max pooling for convolutions, streaming.
+"""Sliding windows for convolutions, streaming.
 
 :class:`WindowGenerator` turns a feature map, arriving in HWC order (pixels in raster order, the
 channels of a pixel innermost, ``in_width`` bits per beat), into the im2col window vectors of a
@@ -9,26 +9,21 @@ beat and runs back to back, one window beat per cycle, frame after frame. A padd
 gives the level index of 0; incoming level indices are re-coded on the way out (a bipolar bit
 ``b`` becomes the ternary index ``2b`` when the layer pads).
 
-:class:`MaxPoolUnit` pools a thresholded output stream (``pe`` lanes of level indices per beat,
-``channels / pe`` beats per pixel) over ``k × k`` windows at stride ``k``: it keeps one row of
-partial maxima and emits pooled beat ``nf`` of a pooled pixel one cycle after beat ``nf`` of the
-pixel that completes it. Pixels beyond the last whole window are consumed and dropped (ONNX's
-floor mode).
-
-Both hold their output when it is not taken (a stalled generator freezes its read pipeline), so
-nothing is lost under back-pressure. :mod:`lowbit.sim.perf` states their timing.
+The generator holds its output when it is not taken (a stalled generator freezes its read
+pipeline), so nothing is lost under back-pressure. Timing: the first window beat of a frame
+leaves :attr:`WindowGenerator.FIRST_BEAT_DELAY` cycles after the frame's last input beat, and
+window beats follow back to back; :mod:`lowbit.sim.timing` composes this with the unit behind.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .mvtu import InputBanks
+from .banks import InputBanks
 
-__all__ = ["WindowGenerator", "MaxPoolUnit", "WINDOW_BRAM_MIN_BITS"]
+__all__ = ["WindowGenerator", "WINDOW_BRAM_MIN_BITS"]
 
 WINDOW_BRAM_MIN_BITS = 1024  # frame banks this large go to block RAM; smaller: LUT RAM or FFs
 
@@ -49,6 +44,31 @@ class WindowGenerator(wiring.Component):
     i : In(stream.Signature(in_width))
     o : Out(stream.Signature(elements · out_bits))
     """
+
+    FIRST_BEAT_DELAY = 2  # from a frame's last input beat to its first window beat on ``o``
+
+    @staticmethod
+    def out_beat(window, in_width: int, in_bits: int, out_bits: int) -> tuple[int, int]:
+        """``(width, beats)`` of the window stream: each beat carries the elements of one input
+        beat (``in_width / in_bits``), re-coded to ``out_bits``; a window vector of
+        ``kh·kw·channels`` elements takes ``beats`` of them."""
+        elements = in_width // in_bits
+        (kh, kw) = window.kernel
+        return elements * out_bits, kh * kw * window.channels // elements
+
+    @staticmethod
+    def bank_bits(window, in_bits: int) -> int:
+        """Bits of the two frame banks."""
+        return 2 * window.channels * window.height * window.width * in_bits
+
+    @staticmethod
+    def bank_ram(window, in_width: int, in_bits: int) -> tuple[int, int] | None:
+        """``(depth, width)`` of the frame-bank memory when it is marked for block RAM (at least
+        :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops)."""
+        if WindowGenerator.bank_bits(window, in_bits) < WINDOW_BRAM_MIN_BITS:
+            return None
+        words = window.height * window.width * window.channels * in_bits // in_width
+        return InputBanks.ram_depth(words, contiguous=True), in_width
 
     def __init__(self, window, *, in_width: int, in_bits: int, out_bits: int):
         elements = in_width // in_bits
@@ -77,7 +97,7 @@ class WindowGenerator(wiring.Component):
         m = Module()
         w = self.window
         frame, wp = self.frame_words, self.pixel_words
-        big = 2 * frame * len(self.i.payload) >= WINDOW_BRAM_MIN_BITS  # else LUT RAM or FFs
+        big = self.bank_ram(w, len(self.i.payload), self.in_bits) is not None
 
         # -- write side: frames into alternate banks of one memory -------------------------
         inputs = InputBanks(m, frame, len(self.i.payload), 0, bram=True, contiguous=True,
@@ -154,83 +174,4 @@ class WindowGenerator(wiring.Component):
             self.o.valid.eq(valid),
             self.o.payload.eq(Mux(pad_out, pad_word, self._recode(read.data))),
         ]
-        return m
-
-
-class MaxPoolUnit(wiring.Component):
-    """``k × k`` max pooling at stride ``k`` of a stream of level indices.
-
-    Parameters
-    ----------
-    kernel, height, width : int
-        Pool size, and the map being pooled.
-    channels, pe, lane_bits : int
-        Channels per pixel, lanes per beat (``channels / pe`` beats per pixel), bits per lane.
-
-    Members
-    -------
-    i : In(stream.Signature(pe · lane_bits)); o : Out(stream.Signature(pe · lane_bits))
-    """
-
-    def __init__(self, *, kernel: int, height: int, width: int, channels: int, pe: int,
-                 lane_bits: int):
-        self.k, self.height, self.width = kernel, height, width
-        self.pe, self.lane_bits, self.nf = pe, lane_bits, channels // pe
-        self.out_height, self.out_width = height // kernel, width // kernel
-        super().__init__({
-            "i": In(stream.Signature(pe * lane_bits)),
-            "o": Out(stream.Signature(pe * lane_bits)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        k, nf_max, bits = self.k, self.nf, self.lane_bits
-        beat = len(self.i.payload)
-        partial = Memory(shape=beat, depth=max(self.out_width * nf_max, 2), init=[])
-        m.submodules.partial = partial
-        rd = partial.read_port(domain="comb")
-        wr = partial.write_port()
-
-        y = Signal(range(max(self.height, 2)))
-        x = Signal(range(max(self.width, 2)))
-        yin = Signal(range(max(k, 2)))
-        xin = Signal(range(max(k, 2)))
-        xp = Signal(range(max(self.width // k + 1, 2)))
-        nf = Signal(range(max(nf_max, 2)))
-        accept = Signal()
-        m.d.comb += [
-            self.i.ready.eq(~self.o.valid | self.o.ready),
-            accept.eq(self.i.valid & self.i.ready),
-        ]
-        inside = (y < self.out_height * k) & (x < self.out_width * k)
-        first = (yin == 0) & (xin == 0)
-        last = (yin == k - 1) & (xin == k - 1)
-        paddr = Signal(range(max(self.out_width * nf_max + 1, 2)))  # xp·NF + nf, stepped
-        m.d.comb += rd.addr.eq(paddr)
-        lanes = []
-        for lane in range(self.pe):
-            a = self.i.payload.word_select(lane, bits)
-            b = rd.data.word_select(lane, bits)
-            lanes.append(Mux(first | (a > b), a, b))
-        new = Cat(*lanes)
-        m.d.comb += [wr.addr.eq(rd.addr), wr.data.eq(new), wr.en.eq(accept & inside & ~last)]
-
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(accept):
-            with m.If(inside & last):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(new)]
-            # counters: channel beat, then x (with x mod k and x div k), then y
-            with m.If(nf == nf_max - 1):
-                m.d.sync += nf.eq(0)
-                with m.If(x == self.width - 1):
-                    m.d.sync += [x.eq(0), xin.eq(0), xp.eq(0), paddr.eq(0),
-                                 y.eq(Mux(y == self.height - 1, 0, y + 1)),
-                                 yin.eq(Mux((yin == k - 1) | (y == self.height - 1), 0, yin + 1))]
-                with m.Else():
-                    m.d.sync += [x.eq(x + 1), xin.eq(Mux(xin == k - 1, 0, xin + 1)),
-                                 xp.eq(Mux(xin == k - 1, xp + 1, xp)),
-                                 paddr.eq(Mux(xin == k - 1, paddr + 1, paddr - (nf_max - 1)))]
-            with m.Else():
-                m.d.sync += [nf.eq(nf + 1), paddr.eq(paddr + 1)]
         return m

@@ -1,7 +1,9 @@
-"""``report.html``: one self-contained page per design, with the per-layer table and plots.
+"""How lowbit shows a design to a person: tables for the terminal, Markdown, and HTML pages.
 
-The plots are PNGs drawn with matplotlib and embedded as data URIs, so the file can be mailed or
-opened from anywhere.
+Everything here turns objects into text (rows, tables, a Markdown report, a self-contained HTML
+page with the per-layer table and plots); nothing here writes a file or runs a tool, and nothing
+here imports the flows. The plots are PNGs drawn with matplotlib and embedded as data URIs, so a
+page can be mailed or opened from anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +13,148 @@ import html
 import io
 from pathlib import Path
 
-__all__ = ["write_html"]
+import numpy as np
+
+__all__ = ["layer_shape", "inspect_rows", "COLUMNS", "format_table", "perf_rows",
+           "PERF_COLUMNS", "ENGINE_LEGEND", "report_markdown", "html_page", "layer_table_html",
+           "buffer_bits"]
+
+ENGINE_LEGEND = ("Engines: xnor = XNOR-popcount, addsub = binary weights on multi-bit inputs, "
+                 "ternary = zero-skip, shift = power-of-two shift-add, multiply = integer "
+                 "weights.")
+
+
+def _describe_quantizer(q) -> str:
+    if q.kind != "int":
+        return q.kind
+    sign = "int" if q.signed else "uint"
+    return f"{sign}{q.bit_width}{' narrow' if q.narrow else ''} x{q.scale:g}"
+
+
+def layer_shape(layer) -> str:
+    """``in -> out`` features, or for a convolution its window, maps and pooling."""
+    w = layer.window
+    if w is None:
+        return f"{layer.in_features} -> {layer.out_features}"
+    (kh, kw), (sh, sw) = w.kernel, w.stride
+    stride = "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
+    conv = f"conv {kh}x{kw}{stride}"
+    if w.padded:
+        conv += " pad " + ",".join(map(str, w.pads))
+    text = (f"{conv}: {w.channels}x{w.height}x{w.width} -> "
+            f"{layer.out_features}x{w.out_height}x{w.out_width}")
+    if layer.pool is not None:
+        c, h, wd = layer.out_map
+        text += f", maxpool {layer.pool.kernel} -> {c}x{h}x{wd}"
+    return text
+
+
+def inspect_rows(net) -> list[dict]:
+    """One row per layer (the input quantizer first), as ``lowbit inspect`` prints them."""
+    stage = net.input
+    rows = [{
+        "layer": stage.name, "kind": f"input {_describe_quantizer(stage.quantizer)}",
+        "shape": "x".join(map(str, stage.input_shape)) + f" -> {int(np.prod(stage.out_shape))}",
+        "in_bits": 32, "out_bits": stage.out.bits, "weight_bits": "-", "thresholds": "-",
+        "acc_bits": "-", "weight_mem_bits": 0,
+    }]
+    for layer in net.layers:
+        act = layer.activation
+        rows.append({
+            "layer": layer.name,
+            "kind": layer.weight_kind.value,
+            "shape": layer_shape(layer),
+            "in_bits": layer.in_values.bits,
+            "out_bits": act.out.bits if act is not None else 32,
+            "weight_bits": layer.weight_bits,
+            "thresholds": act.levels if act is not None else "float tail",
+            "acc_bits": layer.acc_bits,
+            "weight_mem_bits": layer.weight_memory_bits,
+        })
+    return rows
+
+
+COLUMNS = [
+    ("layer", "layer"), ("kind", "kind"), ("shape", "shape"), ("in_bits", "in bits"),
+    ("out_bits", "out bits"), ("weight_bits", "w bits"), ("thresholds", "thresholds"),
+    ("acc_bits", "acc bits"), ("weight_mem_bits", "weight mem bits"),
+]
+
+
+def format_table(rows: list[dict], columns=COLUMNS) -> str:
+    """Rows as a fixed-width text table with a header line."""
+    cells = [[str(r[key]) for key, _ in columns] for r in rows]
+    heads = [title for _, title in columns]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(heads), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def perf_rows(perf) -> list[dict]:
+    """One row per layer of the cycle model and the estimates."""
+    return [{
+        "layer": lp.name, "engine": lp.engine, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
+        "SIMD": lp.simd, "NF": lp.neuron_fold, "SF": lp.synapse_fold,
+        "stages": lp.tree_stages, "positions": lp.positions,
+        "cycles": lp.compute_cycles,
+        "zeros": f"{100 * lp.zero_weights:.0f}%" if lp.zero_weights else "-",
+        "saved": (f"{100 * (1 - lp.schedule_steps / lp.dense_steps):.0f}%"
+                  if lp.schedule_steps < lp.dense_steps else "-"),
+        "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
+        "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
+        "est_luts": lp.estimated_luts, "inputs": lp.input_storage,
+    } for lp in perf.layers]
+
+
+PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("PE", "PE"),
+                ("SIMD", "SIMD"), ("NF", "NF"), ("SF", "SF"), ("stages", "tree stages"),
+                ("positions", "positions"), ("cycles", "compute cycles/frame"),
+                ("zeros", "w=0"), ("saved", "cycles saved"),
+                ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
+                ("inputs", "input banks"), ("mem_bits", "weight bits"),
+                ("est_luts", "est. LUTs")]
+
+
+def buffer_bits(perf) -> int:
+    """Bits of the convolutions' window-generator frame banks and pool rows."""
+    return sum(lp.window_storage_bits + lp.pool_storage_bits for lp in perf.layers)
+
+
+def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:
+    """``report.md``: the summary and the per-layer cycle table."""
+    rows = perf_rows(perf)
+    head = "| " + " | ".join(t for _, t in PERF_COLUMNS) + " |"
+    sep = "|" + "---|" * len(PERF_COLUMNS)
+    body = ["| " + " | ".join(str(r[k]) for k, _ in PERF_COLUMNS) + " |" for r in rows]
+    fps = clock_mhz * 1e6 / perf.ii_cycles
+    return "\n".join([
+        f"# lowbit report: {Path(net.source).name}",
+        "",
+        f"- layers: {len(net.layers)}; input {net.input_shape} float, quantized on the host to "
+        f"{perf.in_beats} beats of {perf.in_width} bits",
+        f"- initiation interval: **{perf.ii_cycles} cycles** "
+        f"({fps:,.0f} frames/s at {clock_mhz:g} MHz)",
+        f"- latency: **{perf.latency_cycles} cycles** ({perf.latency_cycles / clock_mhz:.2f} µs "
+        f"at {clock_mhz:g} MHz), first input beat to last output beat",
+        f"- output: {perf.out_beats} beats of {perf.out_width} bits "
+        + ("(class index)" if perf.label_select else "(signed accumulators; the host applies "
+                                                      "the float tail)"),
+        f"- estimated LUTs: {perf.estimated_luts:,} (first-order model, not yet calibrated "
+        f"against synthesis)",
+        "- FIFOs between layers: none needed (each unit double-buffers its input frame"
+        + (f"; window generators hold {sum(lp.window_storage_bits for lp in perf.layers):,} "
+           f"bits of frame banks" if any(lp.positions > 1 for lp in perf.layers) else "") + ")",
+        "",
+        head, sep, *body, "",
+        ENGINE_LEGEND.replace(" = ", " ") + " `w=0`: the share of zero weights; `cycles "
+        "saved`: what the compacted schedule saves against NF·SF (unrolled layers drop zero "
+        "terms from the adder tree instead).",
+        "",
+        "Cycles come from `lowbit.sim.timing`; `lowbit simulate --rtl` measures the same "
+        "numbers on the Verilated design.",
+        "",
+    ])
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -45,7 +188,7 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
     plots = []
 
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
-    dense = [lp.positions * lp.dense_cycles for lp in perf.layers]
+    dense = [lp.positions * lp.dense_steps for lp in perf.layers]
     cycles = [lp.compute_cycles for lp in perf.layers]
     ax.bar([i - 0.2 for i in x], dense, 0.4, label="NF·SF (no zero-skip)", color="#bbb")
     ax.bar([i + 0.2 for i in x], cycles, 0.4, label="schedule", color="#1f77b4")
@@ -87,14 +230,21 @@ def _plots(perf, synth: dict | None) -> list[tuple[str, str]]:
     return plots
 
 
-def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0,
-               synth: dict | None = None, rtl: dict | None = None,
-               extra: tuple = ()) -> Path:
-    """Write the report; ``synth`` is ``lowbit synth``'s summary, ``rtl`` measured cycles,
-    ``extra`` more (name, text) rows for the summary table."""
-    from lowbit.flows import PERF_COLUMNS, layer_shape, perf_rows
+def layer_table_html(perf) -> str:
+    """The per-layer cycle table as an HTML table."""
+    esc = html.escape
+    table = ["<table><tr>" + "".join(f"<th>{esc(t)}</th>" for _, t in PERF_COLUMNS) + "</tr>"]
+    for r in perf_rows(perf):
+        table.append("<tr>" + "".join(f"<td>{esc(str(r[k]))}</td>" for k, _ in PERF_COLUMNS)
+                     + "</tr>")
+    table.append("</table>")
+    return "".join(table)
 
-    path = Path(path)
+
+def html_page(net, perf, *, clock_mhz: float = 100.0, synth: dict | None = None,
+              rtl: dict | None = None, extra: tuple = ()) -> str:
+    """``report.html``; ``synth`` is ``lowbit synth``'s summary, ``rtl`` measured cycles,
+    ``extra`` more (name, text) rows for the summary table."""
     esc = html.escape
     fps = clock_mhz * 1e6 / perf.ii_cycles
     facts = [
@@ -126,12 +276,6 @@ def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0
             ("fmax", f"{synth['fmax_mhz']:.1f} MHz: {synth['fmax_mhz'] * 1e6 / perf.ii_cycles:,.0f}"
                      f" frames/s, latency {perf.latency_cycles / synth['fmax_mhz']:.2f} µs"),
         ]
-    rows = perf_rows(perf)
-    table = ["<table><tr>" + "".join(f"<th>{esc(t)}</th>" for _, t in PERF_COLUMNS) + "</tr>"]
-    for r in rows:
-        table.append("<tr>" + "".join(f"<td>{esc(str(r[k]))}</td>" for k, _ in PERF_COLUMNS)
-                     + "</tr>")
-    table.append("</table>")
     images = "".join(f'<figure><img alt="{esc(t)}" src="{src}"></figure>'
                      for t, src in _plots(perf, synth))
     page = f"""<!DOCTYPE html>
@@ -141,14 +285,11 @@ def write_html(path: str | Path, net, perf, folding, *, clock_mhz: float = 100.0
 <table class="facts">{''.join(f'<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>' for k, v in facts)}
 </table>
 <h2>Layers</h2>
-{''.join(table)}
-<p class="note">Cycles come from <code>lowbit.sim.perf</code> and equal the RTL's. Engines:
-xnor = XNOR-popcount, addsub = binary weights on multi-bit inputs, ternary = zero-skip,
-shift = power-of-two shift-add, multiply = integer weights. LUT figures marked estimated come
-from lowbit's resource model.</p>
+{layer_table_html(perf)}
+<p class="note">Cycles come from <code>lowbit.sim.timing</code> and equal the RTL's.
+{ENGINE_LEGEND} LUT figures marked estimated come from lowbit's resource model.</p>
 <h2>Plots</h2>
 {images}
 </body></html>
 """
-    path.write_text(page)
-    return path
+    return page

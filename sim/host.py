@@ -59,7 +59,5 @@ def decode_outputs(net: Network, perf: NetworkPerf, beats: np.ndarray):
         return None, index
     pe = perf.layers[-1].pe
     accs = _lanes(beats, pe, perf.layers[-1].out_lane_bits).reshape(-1, last.out_features)
-    tail = last.tail
-    col = (accs - tail.acc_min) // tail.acc_step
-    y = tail.table[np.arange(last.out_features)[None, :], col]
+    y = last.tail.lookup(accs)
     return y.reshape(len(accs), *net.output_shape).astype(np.float32), accs

@@ -31,17 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lowbit.errors import LowbitError
+from lowbit.errors import SimulationError
 
 from .host import beat_bytes
 
 __all__ = ["RtlResult", "simulate", "verilator_env", "CACHE"]
 
 CACHE = Path(os.environ.get("LOWBIT_CACHE", Path.home() / ".cache" / "lowbit"))
-
-
-class SimulationError(LowbitError):
-    """Verilator is missing, the build failed, or the design did not finish in time."""
 
 
 @dataclass

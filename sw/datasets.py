@@ -1,16 +1,19 @@
-"""Data sets read from local files (no downloads): MNIST in IDX format."""
+"""Data sets that need no download: scikit-learn's digits, and MNIST read from IDX files.
+
+Nothing here needs torch: the demo and the Python API use these on a core install."""
 
 from __future__ import annotations
 
 import gzip
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lowbit.errors import InputFileError
 
-__all__ = ["read_idx", "load_mnist_idx"]
+__all__ = ["read_idx", "load_mnist_idx", "Dataset", "load_digits_split", "load_mnist_split"]
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -47,3 +50,38 @@ def load_mnist_idx(folder: str | os.PathLike, split: str = "t10k") -> tuple[np.n
     if images.shape[0] != labels.shape[0]:
         raise InputFileError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels")
     return images, labels
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray  # (N, features) float32 in [0, 1]
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_bits: int  # the input quantizer's width; its step is 2^-(input_bits - 1) or 1/256
+    input_step: float
+    input_shape: tuple = field(default=())
+
+
+def load_digits_split(seed: int = 0) -> Dataset:
+    """scikit-learn's 1,797 digits, value / 16, split 80 / 20 (stratified, fixed seed)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x = (data.data / 16).astype(np.float32)
+    xtr, xte, ytr, yte = train_test_split(x, data.target, test_size=0.2, random_state=seed,
+                                          stratify=data.target)
+    return Dataset("digits", xtr, ytr, xte, yte, 5, 1 / 16, (64,))
+
+
+def load_mnist_split(folder, seed: int = 0) -> Dataset:
+    """MNIST IDX files in ``folder`` (the test set is all a user may have: it is split 80 / 20)."""
+    from sklearn.model_selection import train_test_split
+
+    images, labels = load_mnist_idx(folder)
+    x = (images.reshape(len(images), -1).astype(np.float32) / 255)
+    xtr, xte, ytr, yte = train_test_split(x, labels, test_size=0.2, random_state=seed,
+                                          stratify=labels)
+    return Dataset("mnist", xtr, ytr, xte, yte, 8, 1 / 256, (784,))

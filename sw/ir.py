@@ -33,7 +33,16 @@ __all__ = [
     "Network",
     "BIPOLAR",
     "TERNARY_SIGN",
+    "signed_bits",
 ]
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """The two's-complement width that holds every integer in ``lo..hi``."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
 
 
 class WeightKind(enum.Enum):
@@ -213,6 +222,11 @@ class OutputTail:
     bias: np.ndarray
     affine_max_error: float
 
+    def lookup(self, acc: np.ndarray) -> np.ndarray:
+        """The model's float32 outputs ``(N, C)`` for integer accumulators ``(N, C)``."""
+        col = (acc - self.acc_min) // self.acc_step
+        return self.table[np.arange(self.table.shape[0])[None, :], col]
+
 
 @dataclass(frozen=True)
 class ConvWindow:
@@ -379,11 +393,7 @@ class MatVec:
     @property
     def acc_bits(self) -> int:
         """Two's-complement width that holds every reachable accumulator."""
-        lo, hi = self.acc_range
-        bits = 1
-        while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-            bits += 1
-        return bits
+        return signed_bits(*self.acc_range)
 
     @property
     def weight_memory_bits(self) -> int:

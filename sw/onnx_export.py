@@ -24,6 +24,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from lowbit.errors import LowbitError
 
+from .weight_grid import integer_grid
+
 __all__ = ["export_qonnx", "ExportInfo"]
 
 QONNX = "qonnx.custom_op.general"
@@ -35,21 +37,10 @@ class ExportInfo(dict):
 
 def _grid(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Integers and a step per output channel with ``ints·step == w`` (to float32 precision)."""
-    ints = np.zeros_like(w, dtype=np.int64)
-    steps = np.ones(len(w))
-    for c, row in enumerate(w):
-        mags = np.abs(row[row != 0])
-        if not mags.size:
-            continue
-        for divisor in range(1, 128):
-            step = mags.min() / divisor
-            q = np.round(row / step)
-            if np.abs(q).max() <= 127 and np.allclose(q * step, row, rtol=1e-5, atol=0):
-                ints[c], steps[c] = q, step
-                break
-        else:
-            return None
-    return ints, steps
+    steps, divisors = integer_grid(w, rtol=1e-5)
+    if not np.all(divisors > 0):
+        return None
+    return np.round(w / steps[:, None]).astype(np.int64), steps
 
 
 def _pow2(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Torch quantizers of the low-bit training methods (../shared/METHODS.md), forward and backward.
+"""Torch quantizers of the low-bit training methods (docs/methods.md), forward and backward.
 
 Each is a plain function on tensors (or a small module where the method learns a parameter);
 the backward pass is the method's own straight-through estimator. Forward values are what the

@@ -19,8 +19,8 @@ import numpy as np
 
 from lowbit.errors import InputShapeError
 
+from .float_eval import run_float_model
 from .ir import InputQuant, MatVec, Network, WeightKind
-from .onnx_import import run_float_model
 
 __all__ = ["run", "quantize_input", "pack_bits", "binary_dot", "check_input", "stream_order",
            "onnx_order", "im2col", "max_pool"]
@@ -190,9 +190,7 @@ def _run_chunk(net: Network, stages: list[_Compiled], x: np.ndarray, keep: dict 
                 if keep is not None:
                     keep[layer.pool.tensor] = _levels(layer.activation.out.levels, index)
         else:
-            tail = layer.tail
-            col = (acc - tail.acc_min) // tail.acc_step
-            return tail.table[np.arange(tail.table.shape[0])[None, :], col]
+            return layer.tail.lookup(acc)
     raise AssertionError("network without an output tail")
 
 

@@ -22,56 +22,17 @@ of 1/256). Each method picks the weight quantizer and the activation:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from . import quant
+from .datasets import Dataset
 
-__all__ = ["METHODS", "Dataset", "load_digits_split", "load_mnist_split", "QuantMLP",
-           "train", "TrainResult"]
+__all__ = ["METHODS", "QuantMLP", "train", "TrainResult"]
 
 METHODS = ("float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2", "dorefa",
            "pact")
 ACT_BITS = {"binaryconnect": 4, "twn": 4, "ttq": 4, "inq": 4, "log2": 4, "dorefa": 2,
             "pact": 4}
-
-
-@dataclass
-class Dataset:
-    name: str
-    x_train: np.ndarray  # (N, features) float32 in [0, 1]
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    input_bits: int  # the input quantizer's width; its step is 2^-(input_bits - 1) or 1/256
-    input_step: float
-    input_shape: tuple = field(default=())
-
-
-def load_digits_split(seed: int = 0) -> Dataset:
-    """scikit-learn's 1,797 digits, value / 16, split 80 / 20 (stratified, fixed seed)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    data = load_digits()
-    x = (data.data / 16).astype(np.float32)
-    xtr, xte, ytr, yte = train_test_split(x, data.target, test_size=0.2, random_state=seed,
-                                          stratify=data.target)
-    return Dataset("digits", xtr, ytr, xte, yte, 5, 1 / 16, (64,))
-
-
-def load_mnist_split(folder, seed: int = 0) -> Dataset:
-    """MNIST IDX files in ``folder`` (the test set is all a user may have: it is split 80 / 20)."""
-    from sklearn.model_selection import train_test_split
-
-    from .datasets import load_mnist_idx
-
-    images, labels = load_mnist_idx(folder)
-    x = (images.reshape(len(images), -1).astype(np.float32) / 255)
-    xtr, xte, ytr, yte = train_test_split(x, labels, test_size=0.2, random_state=seed,
-                                          stratify=labels)
-    return Dataset("mnist", xtr, ytr, xte, yte, 8, 1 / 256, (784,))
 
 
 def _torch():

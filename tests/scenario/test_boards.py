@@ -11,46 +11,21 @@ import pytest
 from amaranth.sim import Simulator
 from lowbit.boards.link import decode_reply, frame_bytes, reply_bytes
 from lowbit.boards.top import UartNetwork
-from lowbit.boards.uart import UARTRx, UARTTx
-from lowbit.sim.perf import Folding, LayerFolding
+from lowbit.hw.plan import Folding, LayerFolding
+from lowbit.sim.perf import analyze
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp, quant_mlp
+from streams import uart_receive, uart_send
 
 DIVISOR = 5
 
 
-async def uart_send(ctx, pin, data: bytes, divisor: int, gap: int = 0):
-    for byte in data:
-        for level in [0] + [(byte >> k) & 1 for k in range(8)] + [1]:
-            ctx.set(pin, level)
-            await ctx.tick().repeat(divisor)
-        if gap:
-            await ctx.tick().repeat(gap)
-
-
-async def uart_receive(ctx, pin, count: int, divisor: int, limit: int) -> bytes:
-    out = bytearray()
-    waited = 0
-    while len(out) < count:
-        while ctx.get(pin):
-            await ctx.tick()
-            waited += 1
-            assert waited < limit, f"no start bit after {len(out)} of {count} bytes"
-        await ctx.tick().repeat(divisor + divisor // 2)
-        byte = 0
-        for k in range(8):
-            byte |= ctx.get(pin) << k
-            await ctx.tick().repeat(divisor)
-        assert ctx.get(pin) == 1, "stop bit"
-        out.append(byte)
-    return bytes(out)
-
-
 def _run_link(net, folding, x, gap=0):
-    dut = UartNetwork(net, folding, "ice40", DIVISOR)
-    frames = frame_bytes(net, dut.perf, x)
-    want = reply_bytes(dut.perf) * len(x)
+    perf = analyze(net, folding)
+    dut = UartNetwork(perf.plan, "ice40", DIVISOR)
+    frames = frame_bytes(net, perf, x)
+    want = reply_bytes(perf) * len(x)
     got = []
 
     async def host(ctx):
@@ -65,7 +40,7 @@ def _run_link(net, folding, x, gap=0):
     sim.add_testbench(host, background=True)
     sim.add_testbench(listener)
     sim.run()
-    return decode_reply(net, dut.perf, got[0], len(x))
+    return decode_reply(net, perf, got[0], len(x))
 
 
 @pytest.mark.parametrize("label_select", [False, True])
@@ -86,36 +61,6 @@ def test_board_top_with_multibit_layers_and_wide_beats():
     x = np.random.default_rng(1).random((4, 12), dtype=np.float32)
     y, _ = _run_link(net, folding, x)
     np.testing.assert_array_equal(y, reference.run(net, x))
-
-
-def test_uart_loopback_keeps_every_byte():
-    from amaranth.hdl import Module
-    from amaranth.lib import wiring
-
-    rx, tx = UARTRx(4), UARTTx(4)
-    m = Module()
-    m.submodules.rx, m.submodules.tx = rx, tx
-    wiring.connect(m, rx.o, tx.i)  # what the receiver takes, the transmitter sends
-    data = bytes(range(0, 256, 7))
-    got = []
-
-    async def send(ctx):
-        await uart_send(ctx, rx.rx, data, 4)
-
-    async def receive(ctx):
-        got.append(await uart_receive(ctx, tx.tx, len(data), 4, limit=100_000))
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(send, background=True)
-    sim.add_testbench(receive)
-    sim.run()
-    assert got[0] == data
-
-
-def test_uart_rejects_a_too_small_divisor():
-    with pytest.raises(ValueError, match="divisor must be at least 4 clock cycles per bit, not 2"):
-        UARTRx(2)
 
 
 def test_lowbit_board_run_talks_to_the_simulated_board_through_a_serial_url(tmp_path):
@@ -140,9 +85,10 @@ def test_lowbit_board_run_talks_to_the_simulated_board_through_a_serial_url(tmp_
     x = np.random.default_rng(3).random((5, 16), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
 
-    dut = UartNetwork(net, folding, "ice40", DIVISOR)
-    per_frame = frame_bytes(net, dut.perf, x[:1]).shape[1]
-    want = reply_bytes(dut.perf)
+    perf = analyze(net, folding)
+    dut = UartNetwork(perf.plan, "ice40", DIVISOR)
+    per_frame = frame_bytes(net, perf, x[:1]).shape[1]
+    want = reply_bytes(perf)
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
@@ -218,10 +164,11 @@ def test_board_drops_an_incomplete_frame_after_silence_and_resynchronizes():
 
     net = import_model(binary_mlp((16, 8, 4), seed=2))
     folding = Folding((LayerFolding("fc0", 4, 8), LayerFolding("fc1", 4, 2)))
-    dut = UartNetwork(net, folding, "ice40", DIVISOR)
+    perf = analyze(net, folding)
+    dut = UartNetwork(perf.plan, "ice40", DIVISOR)
     x = np.random.default_rng(4).random((3, 16), dtype=np.float32)
-    frames = frame_bytes(net, dut.perf, x)
-    want = reply_bytes(dut.perf) * len(x)
+    frames = frame_bytes(net, perf, x)
+    want = reply_bytes(perf) * len(x)
     got = []
 
     async def host(ctx):
@@ -237,7 +184,7 @@ def test_board_drops_an_incomplete_frame_after_silence_and_resynchronizes():
     sim.add_testbench(host, background=True)
     sim.add_testbench(listener)
     sim.run()
-    y, _ = decode_reply(net, dut.perf, got[0], len(x))
+    y, _ = decode_reply(net, perf, got[0], len(x))
     np.testing.assert_array_equal(y, reference.run(net, x))
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import onnx
 import pytest
 from brevitas_models import brevitas_binary_cnn, brevitas_cnv, export_brevitas
-from lowbit.sim.perf import Folding, LayerFolding, auto_folding
+from helpers import run_rtl
+from lowbit.hw.plan import Folding, LayerFolding
+from lowbit.sim.auto import auto_folding
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from oracles import assert_equal_to_oracle, qonnx_run
-
-from lowbit.flows import run_rtl
 
 # name → (input shape, convs (out_ch, kernel, pad, pool[, stride]), dense sizes, options)
 NETS = {

@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from helpers import assert_user_error
 from lowbit.export.verilog import generate
-from lowbit.sim.perf import Folding, LayerFolding
+from lowbit.hw.plan import Folding, LayerFolding
+from lowbit.sim.perf import analyze
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
-from test_errors import assert_user_error
 
 
 def lowbit(*args) -> subprocess.CompletedProcess:
@@ -46,7 +47,7 @@ def test_compile_writes_the_five_files_and_the_verilog_is_deterministic(tmp_path
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     for key in ("ii_cycles", "latency_cycles", "estimated_luts", "layers"):
         assert key in report
-    assert {"cycles_per_frame", "ii_cycles", "weight_memory_bits", "estimated_luts"} <= set(
+    assert {"schedule_steps", "ii_cycles", "weight_memory_bits", "estimated_luts"} <= set(
         report["layers"][0])
     assert "| layer |" in (tmp_path / "a" / "report.md").read_text()
     page = (tmp_path / "a" / "report.html").read_text()
@@ -57,7 +58,8 @@ def test_compile_writes_the_five_files_and_the_verilog_is_deterministic(tmp_path
 
 def test_no_onnx_name_reaches_the_verilog_unescaped(model):
     net = import_model(model)
-    text, _ = generate(net, Folding(tuple(LayerFolding(layer.name, 2, 4) for layer in net.layers)))
+    text = generate(analyze(net, Folding(tuple(LayerFolding(layer.name, 2, 4)
+                                               for layer in net.layers))))
     assert "weird" in text and "l0_fc_0_weird_name_x" in text and "l1_gemm_1_out" in text
     for raw in ("fc/0:weird name", "Gemm.1 (out)", "\\x"):
         assert raw not in text
@@ -109,7 +111,7 @@ def test_run_engine_rtl_writes_what_the_reference_writes(tmp_path, model):
     ('{"layers": [{"pe": 1, "simd": 1, "speed": 3}, {"pe": 1, "simd": 1}]}', "unknown keys"),
     ('{"layers": [{"pe": "2", "simd": 1}, {"pe": 1, "simd": 1}]}', "whole numbers"),
     ('{"layers": [{"pe": 1, "simd": 2, "popcount_stages": 7}, {"pe": 1, "simd": 1}]}',
-     "popcount_stages=7 must be 0..2"),
+     "tree_stages=7 must be 0..2"),
 ])
 def test_bad_foldings_are_one_line_errors(tmp_path, model, content, needle):
     path = tmp_path / "f.json"
@@ -134,11 +136,10 @@ def test_compile_never_overwrites_the_users_folding(tmp_path, model):
 def test_ternary_sign_input_runs_in_rtl_as_the_reference_does(tmp_path):
     """ONNX Sign keeps 0: a ternary input, run on the add/subtract engine."""
     import numpy as np
-    from lowbit.sim.perf import auto_folding
+    from helpers import run_rtl
+    from lowbit.sim.auto import auto_folding
     from lowbit.sw import reference
     from lowbit.sw.onnx_import import import_model
-
-    from lowbit.flows import run_rtl
 
     m = binary_mlp((16, 8, 4))
     for node in m.graph.node:

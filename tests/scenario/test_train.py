@@ -13,9 +13,10 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from lowbit.sw import reference  # noqa: E402
+from lowbit.sw.datasets import load_digits_split
 from lowbit.sw.onnx_export import export_qonnx  # noqa: E402
 from lowbit.sw.onnx_import import import_model  # noqa: E402
-from lowbit.sw.train import METHODS, load_digits_split, train  # noqa: E402
+from lowbit.sw.train import METHODS, train  # noqa: E402
 from oracles import qonnx_run  # noqa: E402
 
 KIND = {"bnn": "binary", "binaryconnect": "binary", "xnor": "binary", "twn": "ternary",
@@ -48,9 +49,8 @@ def test_trained_model_exports_to_qonnx_that_lowbit_runs_exactly(tmp_path, digit
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "float"])
 def test_trained_model_rtl_equals_reference_on_the_test_split(tmp_path, digits, method):
-    from lowbit.sim.perf import auto_folding
-
-    from lowbit.flows import run_rtl
+    from helpers import run_rtl
+    from lowbit.sim.auto import auto_folding
 
     result = train(digits, method, hidden=(48, 32), epochs=3)
     export_qonnx(result.model, digits, tmp_path / "m.onnx")
@@ -98,7 +98,7 @@ def test_lowbit_train_refuses_a_missing_dataset_folder(tmp_path):
 
 def test_mnist_idx_training_reads_the_files_and_exports(tmp_path, mnist_test):
     from conftest import MNIST
-    from lowbit.sw.train import load_mnist_split
+    from lowbit.sw.datasets import load_mnist_split
 
     data = load_mnist_split(MNIST)  # the mnist_test fixture skips where ../shared is absent
     assert data.x_train.shape == (8000, 784) and data.input_bits == 8

@@ -48,9 +48,8 @@ def test_multibit_tfc_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mni
 def test_multibit_tfc_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_test, name):
     """Binary (add/subtract) or ternary (zero-skip) weights on 2-bit activations, in Verilator;
     measured cycles == lowbit.sim.perf."""
-    from lowbit.sim.perf import auto_folding
-
-    from lowbit.flows import run_rtl
+    from helpers import run_rtl
+    from lowbit.sim.auto import auto_folding
 
     net = import_model(tfc_model(name))
     images, _ = mnist_test

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from brevitas_models import brevitas_quant_mlp, export_brevitas
-from lowbit.sim.perf import Folding, LayerFolding
+from helpers import run_rtl
+from lowbit.hw.plan import Folding, LayerFolding
 from lowbit.sw import reference
 from lowbit.sw.ir import WeightKind
 from lowbit.sw.onnx_import import import_model
 from oracles import assert_equal_to_oracle, qonnx_run
-
-from lowbit.flows import run_rtl
 
 pytest.importorskip("brevitas")
 

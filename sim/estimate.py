@@ -1,0 +1,172 @@
+"""Resource estimates: LUT4s, flip-flops and block RAMs per layer, before any synthesis.
+
+The LUT estimate is calibrated per unit against ``synth_ice40`` (see :func:`unit_luts`); the
+block-RAM count sizes the memories the RTL builds, from the units' own layouts (the MVTU's and
+MVAU's weight ROM words, the input banks' and the window generator's frame memories).
+``auto`` folding budgets with these numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from lowbit.hw.banks import InputBanks
+from lowbit.hw.mvau import MVAU
+from lowbit.hw.mvtu import MVTU
+from lowbit.hw.plan import LayerPlan
+from lowbit.hw.weights import weight_storage
+from lowbit.hw.window import WindowGenerator
+from lowbit.sw.ir import MatVec
+
+__all__ = ["BRAM", "unit_luts", "unit_ffs", "layer_luts", "layer_ffs", "layer_bram_blocks",
+           "ram_blocks", "weight_rom_shape"]
+
+# block RAM geometry: (bits per block, widest port, depth at the widest port)
+BRAM = {"ice40": (4096, 16, 256), "ecp5": (18432, 36, 512)}
+
+
+def ram_blocks(depth: int, width: int, family: str) -> int:
+    """Blocks of ``family`` a memory of ``depth`` words × ``width`` bits takes."""
+    bits, widest, shallow = BRAM[family]
+    rows = max(shallow, 1 << (depth - 1).bit_length())
+    port = max(1, min(widest, bits // rows))
+    return -(-width // port) * -(-rows * port // bits)
+
+
+def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
+    """``(words, bits)`` of the layer's weight ROM as its unit builds it."""
+    layer = lp.layer
+    if lp.engine == "xnor":
+        return MVTU.rom_shape(layer.out_features, layer.in_features, lp.pe, lp.simd)
+    layout = MVAU.rom_layout(lp.engine, layer.weights, lp.pe, lp.simd, lp.schedule)
+    return layout.depth, layout.width
+
+
+def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
+    """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
+    block RAM, and a window generator's frame banks when marked for block RAM."""
+    words, width = weight_rom_shape(lp)
+    total = ram_blocks(words, width, family) if weight_storage(words) == "bram" else 0
+    if lp.input_storage == "bram":
+        total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family)
+    if lp.layer.window is not None:
+        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits)
+        if ram is not None:
+            total += ram_blocks(*ram, family)
+    return total
+
+
+def _table_luts(entries: int, width: int) -> float:
+    """LUT4s of a constant table read by an index: 16 entries per LUT4, plus the muxes."""
+    if entries <= 1:
+        return 0.0
+    if entries <= 4:  # a few address bits: shares LUTs with the logic it feeds
+        return width * 0.5
+    return width * math.ceil(entries / 16) * 1.3
+
+
+def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
+              input_bram: bool = False) -> int:
+    """The resource estimate for one unit in iCE40 LUT4s, calibrated against yosys.
+
+    XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
+    are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3
+    otherwise. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
+    adder bit per term bit. Threshold tables indexed by the neuron fold are logic (about 1.3
+    LUT4 per 16 entries per bit). Then accumulators, comparators, the input bank read
+    multiplexer and control. ``cycles`` is the schedule length. The coefficients come from
+    synthesizing TFC_1W1A at five foldings with ``synth_ice40``, per layer; bench/synth.py
+    records whole designs beside this estimate.
+    """
+    mh, mw = layer.out_features, layer.in_features
+    nf, sf = mh // pe, mw // simd
+    in_bits = layer.in_values.bits
+    count = mw.bit_length()
+    storage = weight_storage(cycles)
+    act = layer.activation
+    levels = 1 if act is None else act.levels
+    if engine == "xnor":
+        acc = count
+        per_pe = simd * (2.3 if storage == "bram" else 1.6)
+    else:
+        wbits = layer.weight_bits
+        exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
+        term = {"addsub": in_bits, "ternary": in_bits,
+                "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
+                "multiply": in_bits * wbits}[engine]
+        term_bits = in_bits + (exps if engine == "shift" else wbits if engine == "multiply"
+                               else 0)
+        lanes = simd
+        if cycles == 1:  # constants: zero weights vanish, the rest is wiring or constant logic
+            lanes = simd * float(np.count_nonzero(layer.weights)) / max(1, layer.weights.size)
+            term = 0 if engine in ("addsub", "ternary", "shift") else term / 2
+        acc = layer.acc_bits
+        per_pe = lanes * (term + term_bits + 1)
+    if act is not None:
+        thresholds = levels * (acc + 1 + _table_luts(nf, acc + 1))
+    else:
+        thresholds = acc + _table_luts(nf, acc)  # output offset / accumulator lanes
+    per_pe += 2 * acc + thresholds
+    read_mux = 0 if sf == 1 or input_bram else simd * in_bits * min(2 * sf, 64) // 3
+    control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
+    return int(round(pe * per_pe + read_mux + control))
+
+
+def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles: int,
+             input_bram: bool, out_width: int) -> int:
+    """Flip-flops of one unit: input banks (none in block RAM), operand and weight-code
+    registers, tree pipeline registers, accumulators, the output beat and control."""
+    bits = layer.in_values.bits
+    banks = 0 if input_bram else 2 * layer.in_features * bits
+    operands = 0 if input_bram and engine == "xnor" else simd * bits
+    if engine != "xnor" and cycles > 1:
+        operands += pe * simd * max(1, layer.weight_bits)
+    acc = layer.in_features.bit_length() if engine == "xnor" else layer.acc_bits
+    return banks + operands + stages * simd + pe * acc + out_width + 24
+
+
+def _window_luts(lp: LayerPlan) -> int:
+    """Window generator (counters, stepped address registers, padding muxes) and max pool
+    (a row of partial maxima in flip-flops or LUT RAM, comparators), in iCE40 LUT4s; fitted to
+    ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer, within
+    10 %)."""
+    layer = lp.layer
+    if layer.window is None:
+        return 0
+    w = layer.window
+    counters = 6 * sum(max(1, (v - 1).bit_length()) for v in
+                       (w.out_height, w.out_width, *w.kernel, w.height * w.width))
+    pad = (lp.in_width // lp.in_elem_bits) * layer.in_values.bits if w.padded else 0
+    pool = 0
+    if layer.pool is not None:
+        words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
+        pool = 40 + round(2.2 * words) + 2 * lp.out_width
+    return 80 + counters + pad + pool
+
+
+def _window_ffs(lp: LayerPlan) -> int:
+    """Window generator registers (frame banks live in block RAM) and the pool's row of partial
+    maxima."""
+    layer = lp.layer
+    if layer.window is None:
+        return 0
+    pool = 0
+    if layer.pool is not None:
+        pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
+            + lp.out_width
+    return 48 + 2 * lp.in_width + pool
+
+
+def layer_luts(lp: LayerPlan) -> int:
+    """Estimated LUT4s of the layer: its unit, window generator and pool."""
+    return unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
+                     lp.input_storage == "bram") + _window_luts(lp)
+
+
+def layer_ffs(lp: LayerPlan) -> int:
+    """Estimated flip-flops of the layer: its unit (and operand register), window generator and
+    pool."""
+    return (unit_ffs(lp.layer, lp.engine, lp.pe, lp.simd, lp.tree_stages, lp.schedule.cycles,
+                     lp.input_storage == "bram", lp.out_width) + _window_ffs(lp)
+            + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))

@@ -1,0 +1,126 @@
+"""lowbit.hw.mvau: every engine against a numpy model of the layer, dense and zero-skip
+schedules, thresholds and accumulator outputs, with stalls, and the unit's own timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lowbit.hw.banks import InputBanks
+from lowbit.hw.mvau import MVAU
+from lowbit.hw.schedule import layer_schedule
+from lowbit.sw.ir import MatVec, ValueSet, WeightKind, signed_bits
+from streams import beats_of, stream_through, unpack
+
+KIND = {"addsub": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "shift": WeightKind.POW2,
+        "multiply": WeightKind.INT}
+
+
+def _weights(engine: str, shape, rng) -> np.ndarray:
+    if engine == "addsub":
+        return rng.choice([-1, 1], shape)
+    if engine == "ternary":
+        return rng.choice([0, 0, 3, -2], shape)  # TTQ's +a / −b
+    if engine == "shift":
+        return rng.choice([0, 1, -2, 4, -8, 16], shape)
+    return rng.integers(-7, 8, shape)
+
+
+def _model(w, index, scale, offset, thresholds, direction):
+    """acc = Σ w·(scale·index + offset); with thresholds the output level index."""
+    acc = (w * (scale * index[None, :] + offset)).sum(axis=1)
+    if thresholds is None:
+        return acc
+    return (direction[:, None] * acc[:, None] >= thresholds).sum(axis=1)
+
+
+CASES = [
+    # engine, mh, mw, pe, simd, in_bits, bipolar input, stages, thresholds (levels), zero_skip
+    ("addsub", 6, 12, 2, 4, 2, False, 1, 1, True),
+    ("addsub", 4, 8, 4, 8, 1, True, 0, None, True),  # bipolar input, constants, accumulators
+    ("ternary", 8, 16, 2, 4, 2, False, 0, 3, True),  # zero-skip schedule
+    ("ternary", 8, 16, 2, 4, 2, False, 2, 3, False),  # the same, dense
+    ("shift", 6, 9, 3, 3, 3, False, 1, 2, True),
+    ("shift", 4, 6, 1, 1, 2, False, 0, None, True),  # fully folded, accumulators
+    ("multiply", 5, 10, 5, 2, 2, False, 1, 1, True),
+    ("multiply", 4, 32, 2, 8, 2, False, 2, 3, False),  # input banks in block RAM
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}x{c[4]}-{c[9]}"
+                                             for c in CASES])
+@pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.35, 0.5)], ids=["free", "stalled"])
+def test_mvau_equals_its_model_and_its_timing(case, stalls):
+    engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip = case
+    rng = np.random.default_rng(mh * mw + pe)
+    w = _weights(engine, (mh, mw), rng)
+    values = ValueSet((-1, 1)) if bipolar else ValueSet(tuple(range(-1, (1 << in_bits) - 1)))
+    layer = MatVec("fc", KIND[engine], w.astype(np.int8), np.ones(mh), values, (mw,))
+    schedule = layer_schedule(layer, pe, simd, zero_skip)
+    scale, offset = MVAU.lane_value(values)
+    lo, hi = layer.acc_range
+    thresholds = direction = None
+    if levels is not None:
+        thresholds = np.sort(rng.integers(lo - 1, hi + 2, (mh, levels)), axis=1)
+        direction = rng.choice([-1, 1], mh)
+    out_bits = 1 if levels is None else max(1, levels.bit_length())
+    acc_bits = signed_bits(lo, hi)
+    in_width = simd * in_bits
+    bram = InputBanks.storage(in_width, simd, in_bits, mw, schedule.dense) == "bram"
+    dut = MVAU(w, engine=engine, pe=pe, simd=simd, in_bits=in_bits, in_width=in_width,
+               in_scale=scale, in_offset=offset, schedule=schedule, thresholds=thresholds,
+               direction=direction, out_bits=out_bits, acc_bits=acc_bits, stages=stages,
+               input_bram=bram)
+    frames = [rng.integers(0, len(values.levels), mw) for _ in range(4)]
+    beats = [b for f in frames for b in beats_of(f, in_bits, simd)]
+    nf = mh // pe
+    outs, t_in, t_out = stream_through(dut, beats, len(frames) * nf, seed=5,
+                                       stall_in=stalls[0], stall_out=stalls[1])
+    bits = acc_bits if levels is None else out_bits
+    got = np.array([unpack(o, pe, bits, levels is None) for o in outs]).reshape(len(frames), mh)
+    expected = np.array([_model(w, f, scale, offset, thresholds, direction) for f in frames])
+    np.testing.assert_array_equal(got, expected)
+    if stalls == (0.0, 0.0):  # the unit's stated timing
+        ib = dut.in_beats
+        start = t_in[ib - 1] + InputBanks.READ_DELAY
+        done = np.cumsum(schedule.steps)
+        assert t_out[:nf] == [start + int(done[n]) + MVAU.PIPELINE_DEPTH + stages
+                              for n in range(nf)]
+        ends = t_out[nf - 1::nf]
+        assert set(np.diff(ends)) == {max(ib, schedule.cycles)}
+
+
+def test_zero_skip_saves_steps_on_sparse_weights():
+    w = np.zeros((4, 16), dtype=np.int8)
+    w[:, :3] = 1
+    layer = MatVec("fc", WeightKind.TERNARY, w, np.ones(4), ValueSet((0, 1, 2, 3)), (16,))
+    skip, dense = layer_schedule(layer, 1, 4, True), layer_schedule(layer, 1, 4, False)
+    assert dense.cycles == 4 * 4 and skip.cycles == 4 * 1
+
+
+def test_rom_layout_is_the_word_the_unit_stores():
+    rng = np.random.default_rng(1)
+    w = _weights("ternary", (8, 16), rng)
+    layer = MatVec("fc", WeightKind.TERNARY, w.astype(np.int8), np.ones(8),
+                   ValueSet((0, 1, 2, 3)), (16,))
+    for zero_skip in (True, False):
+        schedule = layer_schedule(layer, 2, 4, zero_skip)
+        dut = MVAU(w, engine="ternary", pe=2, simd=4, in_bits=2, in_width=8, in_scale=1,
+                   in_offset=0, schedule=schedule)
+        words, fields = dut._rom_words()
+        layout = MVAU.rom_layout("ternary", w, 2, 4, schedule)
+        assert (layout.depth, layout.width) == (len(words), fields["width"])
+        assert max(words).bit_length() <= layout.width
+
+
+@pytest.mark.parametrize("engine,weights,message", [
+    ("addsub", [[1, 2]], "engine 'addsub' takes weights ±1"),
+    ("shift", [[3, 1]], "engine 'shift' takes weights 0 and ±2\\^e"),
+    ("ternary", [[1, 2]], "engine 'ternary' takes weights 0, \\+a and −b"),
+    ("xnor", [[1, -1]], "engine must be one of"),
+])
+def test_mvau_rejects_weights_its_engine_cannot_take(engine, weights, message):
+    w = np.array(weights)
+    layer = MatVec("fc", WeightKind.INT, w.astype(np.int8), np.ones(1), ValueSet((0, 1)), (2,))
+    with pytest.raises(ValueError, match=message):
+        MVAU(w, engine=engine, pe=1, simd=2, in_bits=1, in_width=2, in_scale=1, in_offset=0,
+             schedule=layer_schedule(layer, 1, 2, False))

@@ -1,0 +1,62 @@
+"""lowbit.hw.weights: the word at an address one cycle later, from constants, a LUT ROM or
+block RAM, chosen by the number of words."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from lowbit.hw.weights import weight_rom, weight_storage
+from streams import memories, run
+
+
+class Rom(wiring.Component):
+    def __init__(self, words: list[int], width: int):
+        self.words, self.width = words, width
+        super().__init__({"addr": In(range(max(len(words), 2))), "en": In(1),
+                          "o": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o.eq(weight_rom(m, self.words, self.width, self.addr, self.en))
+        return m
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 17])
+def test_weight_rom_gives_the_addressed_word_one_cycle_later(count):
+    rng = random.Random(count)
+    width = 12
+    words = [rng.getrandbits(width) for _ in range(count)]
+    dut = Rom(words, width)
+    addrs = [rng.randrange(count) for _ in range(40)]
+    enables = [rng.random() < 0.7 for _ in addrs]
+
+    async def bench(ctx):
+        held = None
+        for addr, en in zip(addrs, enables):
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.en, en)
+            await ctx.delay(1e-7)
+            if count == 1:
+                assert ctx.get(dut.o) == words[0]
+            elif held is not None:
+                assert ctx.get(dut.o) == words[held]
+            if count == 1:  # constants: no clock at all
+                continue
+            await ctx.tick()
+            if en:
+                held = addr
+
+    run(dut, bench)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 64])
+def test_storage_kind_is_the_memory_built(count):
+    dut = Rom(list(range(count)), 8)
+    rom = memories(dut).get("weights")
+    assert (weight_storage(count) == "bram") == (rom is not None)
+    if rom is not None:
+        assert rom.attrs["rom_style"] == "block" and rom.depth == count

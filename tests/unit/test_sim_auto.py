@@ -1,0 +1,63 @@
+"""lowbit.sim.auto: the fastest folding within a budget, the cheapest reaching a rate."""
+
+from __future__ import annotations
+
+import pytest
+from lowbit.export.targets import TARGETS
+from lowbit.hw.plan import Folding
+from lowbit.sim.auto import DEFAULT_LUT_BUDGET, auto_folding
+from lowbit.sim.perf import analyze
+from lowbit.sw.synthetic import binary_mlp, quant_mlp
+
+import lowbit
+from lowbit.errors import FoldingError
+
+
+@pytest.fixture(scope="module")
+def net():
+    return lowbit.load(binary_mlp((64, 48, 32, 10), seed=1))
+
+
+def test_a_bigger_budget_gets_a_faster_design_within_it(net):
+    small = analyze(net, auto_folding(net, lut_budget=1000))
+    large = analyze(net, auto_folding(net, lut_budget=6000))
+    assert large.ii_cycles < small.ii_cycles
+    assert small.estimated_luts <= 1000 and large.estimated_luts <= 6000
+
+
+def test_a_rate_gets_the_cheapest_design_that_reaches_it(net):
+    perf = analyze(net, auto_folding(net, target_fps=2e6, clock_hz=100e6))
+    assert 100e6 / perf.ii_cycles >= 2e6
+
+
+def test_without_a_budget_a_model_too_big_for_the_default_still_gets_a_folding():
+    # 15 thresholds per channel over 1,024 channels: the tables alone exceed the default
+    big = lowbit.load(quant_mlp((32, 1024, 10), weights="ternary", act_bits=4, seed=2))
+    folded = analyze(big, Folding.uniform(big))
+    assert folded.estimated_luts > DEFAULT_LUT_BUDGET
+    perf = analyze(big, auto_folding(big))
+    assert perf.estimated_luts == folded.estimated_luts  # the smallest design that builds
+    with pytest.raises(FoldingError, match="over the budget of 1,000"):
+        auto_folding(big, lut_budget=1000)
+
+
+def test_device_budgets_bound_block_ram_and_logic_cells():
+    net = lowbit.load(quant_mlp((64, 128, 10), weights="ternary", act_bits=2, seed=3))
+    t = TARGETS["ice40-up5k"]
+    perf = analyze(net, auto_folding(net, **t.budgets()))
+    assert perf.bram_blocks("ice40") <= t.bram_blocks
+    assert perf.logic_cells <= 0.7 * t.luts
+
+
+def test_a_model_that_cannot_fit_the_block_ram_is_refused_naming_its_largest_layer():
+    net = lowbit.load(binary_mlp((4096, 512, 10), seed=3))
+    with pytest.raises(FoldingError, match="block RAMs.* largest layer is 'fc0'"):
+        auto_folding(net, **TARGETS["ice40-up5k"].budgets())
+
+
+def test_ecp5_registers_block_ram_operands_of_xnor_layers_only(net):
+    folding = auto_folding(net, lut_budget=3000, family="ecp5")
+    perf = analyze(net, folding)
+    for f, lp in zip(folding.layers, perf.layers):
+        assert bool(f.operand_register) == ("bram" in (lp.weight_storage, lp.input_storage)
+                                            and lp.engine == "xnor")
