@@ -67,8 +67,14 @@ def main():
             ("auto, 5,000 LUT4", {}), ("auto, ice40-up5k", {"target": "ice40-up5k"})]
         for label, kwargs in options:
             for family in ("ice40", "ecp5"):
-                design = lowbit.compile(net, family=family, **kwargs)
                 if "target" in kwargs and family == "ecp5":
+                    continue
+                try:
+                    design = lowbit.compile(net, family=family, **kwargs)
+                except lowbit.LowbitError as exc:
+                    rows.append({"model": name, "folding": label, "family": family,
+                                 "does_not_fit": str(exc)})
+                    print(rows[-1], flush=True)
                     continue
                 count, seconds = yosys_brams(design, work / f"{name}-{family}-{len(rows)}")
                 row = {"model": name, "folding": label, "family": family,

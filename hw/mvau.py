@@ -62,6 +62,27 @@ class RomLayout:
     sel_bits: int
     shared: bool
 
+    def stored_bits(self, engine: str, weights: np.ndarray, pe: int, simd: int,
+                    schedule) -> int:
+        """The word bits that differ between steps: what a memory must keep (synthesis
+        drops a bit that is the same in every word, a constant)."""
+        def varying(planes: np.ndarray) -> int:  # (T, ...) → columns not constant over T
+            return int(np.count_nonzero(planes.min(axis=0) != planes.max(axis=0)))
+
+        codes = MVAU.step_codes(engine, weights, pe, simd, schedule)
+        cb = self.fields["codes"][1] // max(1, pe * simd)
+        total = sum(varying((codes >> b) & 1) for b in range(cb))
+        select = schedule.select[:, :1] if self.shared else schedule.select
+        total += sum(varying((select >> b) & 1) for b in range(self.sel_bits))
+        if not self.shared:
+            total += varying(schedule.active)
+        starts = np.cumsum((0,) + tuple(schedule.steps))
+        t = np.arange(self.depth)
+        nf = np.searchsorted(starts, t, side="right") - 1
+        total += varying(np.isin(t, starts[:-1])) + varying(np.isin(t, starts[1:] - 1))
+        total += sum(varying((nf >> b) & 1) for b in range(self.fields["nf"][1]))
+        return total
+
 
 class MVAU(wiring.Component):
     """Matrix-vector-activation unit on a compile-time schedule.
@@ -204,28 +225,36 @@ class MVAU(wiring.Component):
             pos += width
         return RomLayout(schedule.cycles, pos, fields, sel_bits, shared)
 
-    def _code(self, w: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def code_of(engine: str, w: np.ndarray) -> np.ndarray:
         """Weight code per weight: bit 0 negative, then the engine's magnitude field: nothing
         (addsub), non-zero (ternary), ``e + 1`` or 0 for a zero weight (shift), ``|w|``."""
         neg = (w < 0).astype(np.int64)
         mag = np.abs(w)
-        if self.engine == "addsub":
+        if engine == "addsub":
             return neg
-        if self.engine == "ternary":
+        if engine == "ternary":
             return neg | ((w != 0).astype(np.int64) << 1)
-        if self.engine == "shift":
+        if engine == "shift":
             exp = np.where(mag > 0, np.log2(np.maximum(mag, 1)).astype(np.int64) + 1, 0)
             return neg | (exp << 1)
         return neg | (mag << 1)
 
-    def _step_codes(self) -> np.ndarray:
+    @staticmethod
+    def step_codes(engine: str, weights: np.ndarray, pe: int, simd: int,
+                   schedule) -> np.ndarray:
         """Codes ``(T, pe, simd)`` of every step: inactive lanes get the zero weight."""
-        s = self.schedule
-        nf_of_step = np.repeat(np.arange(self.neuron_fold), s.steps)
-        rows = nf_of_step[:, None] * self.pe + np.arange(self.pe)[None, :]  # (T, pe)
-        cols = s.select * self.simd + np.arange(self.simd)[None, :]  # (T, simd)
-        w = self.weights[rows[:, :, None], cols[:, None, :]] * s.active[:, None, :]
-        return self._code(w)
+        nf_of_step = np.repeat(np.arange(len(schedule.steps)), schedule.steps)
+        rows = nf_of_step[:, None] * pe + np.arange(pe)[None, :]  # (T, pe)
+        cols = schedule.select * simd + np.arange(simd)[None, :]  # (T, simd)
+        w = np.asarray(weights)[rows[:, :, None], cols[:, None, :]] * schedule.active[:, None, :]
+        return MVAU.code_of(engine, w)
+
+    def _code(self, w: np.ndarray) -> np.ndarray:
+        return self.code_of(self.engine, w)
+
+    def _step_codes(self) -> np.ndarray:
+        return self.step_codes(self.engine, self.weights, self.pe, self.simd, self.schedule)
 
     def _rom_words(self) -> tuple[list[int], dict]:
         """ROM word per step: codes, then the lane selects (or one shared), first, last, nf."""

@@ -85,6 +85,15 @@ class MVTU(wiring.Component):
         """``(words, bits)`` of the weight ROM: one word of ``pe·simd`` bits per step."""
         return (out_features // pe) * (in_features // simd), pe * simd
 
+    @staticmethod
+    def rom_stored_bits(weights, pe: int, simd: int) -> int:
+        """The word bits that differ between steps: what a memory must keep (synthesis drops
+        a weight bit that is the same in every word)."""
+        w = np.asarray(weights, dtype=bool)
+        mh, mw = w.shape
+        lanes = w.reshape(mh // pe, pe, mw // simd, simd)  # (NF, PE, SF, SIMD)
+        return int(np.count_nonzero(lanes.min(axis=(0, 2)) != lanes.max(axis=(0, 2))))
+
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
                  greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",
                  input_bram: bool = False, operand_register: bool = False):

@@ -27,6 +27,7 @@ __all__ = ["MANIFEST", "OutputFolder", "check_output_file", "write_output_file",
            "write_atomic"]
 
 MANIFEST = ".lowbit-manifest.json"
+FORCE = "force it (force=True; --force on the command line)"
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -123,9 +124,8 @@ class OutputFolder:
                     raise InputFileError(f"{p}: its {MANIFEST} is damaged; remove it or choose "
                                          f"another folder", param=param) from None
             elif any(p.iterdir()) and not force:
-                raise InputFileError(
-                    f"{p}: is not empty and lowbit did not write it; choose a new folder or "
-                    f"pass force (--force) to write into it", param=param)
+                raise InputFileError(f"{p}: is not empty and lowbit did not write it; choose a "
+                                     f"new folder or {FORCE}", param=param)
         elif not p.parent.is_dir():
             raise InputFileError(f"{p}: folder {p.parent} does not exist", param=param)
 
@@ -137,8 +137,7 @@ class OutputFolder:
                                      f"command; choose another folder", param=self.param)
         if target.exists() and name not in self._mine and not self.force:
             raise InputFileError(f"{self.path}: holds {name}, which lowbit did not write; "
-                                 f"choose another folder or pass force (--force)",
-                                 param=self.param)
+                                 f"choose another folder or {FORCE}", param=self.param)
         if target.exists() and not target.is_file():
             raise InputFileError(f"{target}: is not a regular file", param=self.param)
         return target
@@ -169,7 +168,7 @@ class OutputFolder:
         if folder.is_dir() and any(folder.iterdir()) and not self.force and not any(
                 f == name or f.startswith(name + "/") for f in self._mine):
             raise InputFileError(f"{folder}: is not empty and lowbit did not write it; choose "
-                                 f"another folder or pass force (--force)", param=self.param)
+                                 f"another folder or {FORCE}", param=self.param)
         folder.mkdir(parents=True, exist_ok=True)
         self._record({name + "/"})
         return folder

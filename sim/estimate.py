@@ -35,19 +35,23 @@ def ram_blocks(depth: int, width: int, family: str) -> int:
 
 
 def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
-    """``(words, bits)`` of the layer's weight ROM as its unit builds it."""
+    """``(words, bits)`` of the layer's weight ROM as its unit builds it, counting only the
+    word bits that differ between words (a bit that is the same in every word is a constant,
+    and synthesis keeps no memory for it)."""
     layer = lp.layer
     if lp.engine == "xnor":
-        return MVTU.rom_shape(layer.out_features, layer.in_features, lp.pe, lp.simd)
+        words, _ = MVTU.rom_shape(layer.out_features, layer.in_features, lp.pe, lp.simd)
+        return words, MVTU.rom_stored_bits(layer.weights > 0, lp.pe, lp.simd)
     layout = MVAU.rom_layout(lp.engine, layer.weights, lp.pe, lp.simd, lp.schedule)
-    return layout.depth, layout.width
+    return layout.depth, layout.stored_bits(lp.engine, layer.weights, lp.pe, lp.simd,
+                                            lp.schedule)
 
 
 def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
     """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
     block RAM, and a window generator's frame banks when marked for block RAM."""
     words, width = weight_rom_shape(lp)
-    total = ram_blocks(words, width, family) if weight_storage(words) == "bram" else 0
+    total = ram_blocks(words, width, family) if weight_storage(words) == "bram" and width else 0
     if lp.input_storage == "bram":
         total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family)
     if lp.layer.window is not None:

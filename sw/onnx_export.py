@@ -52,7 +52,7 @@ def export_qonnx(model, data, path) -> ExportInfo:
     import torch
 
     if model.method == "float":
-        raise LowbitError("--method float is the baseline: it has no low-bit export")
+        raise LowbitError("float is the baseline: it has no low-bit export", param="method")
     model.train_mode(False)
     inits, nodes = [], []
     info = ExportInfo(snapped=[], ratios=[])

@@ -49,9 +49,12 @@ from .thresholds import (
     reachable_accumulators,
     thresholds_from_floats,
 )
+from .weight_grid import QuantizedWeights
 
 __all__ = ["import_model"]
 
+# ops that move a constant's elements without changing them: quantizer integers follow them
+LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Flatten"})
 ELEMENTWISE = frozenset(
     {"Mul", "Add", "Sub", "Div", "Pow", "BatchNormalization", "Relu", "Neg", "Abs", "Sqrt",
      "Clip", "Identity"}
@@ -81,6 +84,7 @@ class _Importer(LayerNodes):
             (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13
         )
         self.const: dict[str, np.ndarray] = {}
+        self.quantized: dict[str, QuantizedWeights] = {}  # constants a quantizer produced
         self.acts: dict[str, _Act] = {}
         self.layers: list[MatVec] = []
         self.input_quant: InputQuant | None = None
@@ -187,32 +191,57 @@ class _Importer(LayerNodes):
     def _fold(self, node: onnx.NodeProto):
         ins = [self.const[i] if i else None for i in node.input]
         if node.domain in QUANT_DOMAINS:
-            self.const[node.output[0]] = self._fold_quant(node, ins)
+            self.const[node.output[0]], quantized = self._fold_quant(node, ins)
+            if quantized is not None:
+                self.quantized[node.output[0]] = quantized
             return
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedError(
                 f"node {self._name(node)!r}: operator {node.op_type} (domain {node.domain}) "
                 f"is not supported"
             )
-        outs = fold_node(node, ins, self.opset, self._name(node))
-        for name, value in zip(node.output, outs):
-            self.const[name] = value
+        name = self._name(node)
+        outs = fold_node(node, ins, self.opset, name)
+        for out, value in zip(node.output, outs):
+            self.const[out] = value
+        source = self.quantized.get(node.input[0]) if node.input else None
+        if source is not None and node.op_type in LAYOUT_OPS:
+            # the quantizer's integers and scales follow the weights through a layout change
+            def apply(array):
+                return fold_node(node, [array, *ins[1:]], self.opset, name)[0]
 
-    def _fold_quant(self, node: onnx.NodeProto, ins: list) -> np.ndarray:
+            self.quantized[node.output[0]] = source.map(apply)
+
+    def _fold_quant(self, node: onnx.NodeProto, ins: list):
+        """A quantizer on a constant: its float output, and the integers and scales it made."""
         op = node.op_type
         x = np.asarray(ins[0], dtype=np.float32)
         if op == "BipolarQuant":
-            return bipolar_quant(x, np.asarray(ins[1], dtype=np.float32))
-        if op == "Quant":
+            scale = np.asarray(ins[1], dtype=np.float32)
+            ints = np.where(x >= 0, 1, -1).astype(np.int64)
+            bits = 1
+            out = bipolar_quant(x, scale)
+        elif op == "Quant":
             a = attributes(node)
             scale, zero = (np.asarray(v, dtype=np.float32) for v in ins[1:3])
             bits = int(np.asarray(ins[3]).item())
             q = int_quant(x, scale, zero, bits, bool(a.get("signed", 1)),
                           bool(a.get("narrow", 0)), text(a.get("rounding_mode", "ROUND")))
-            return ((q - zero) * scale).astype(np.float32)
-        raise UnsupportedError(
-            f"node {self._name(node)!r}: quantizer {op} ({node.domain}) is not supported"
-        )
+            levels = (q - zero).astype(np.float32)
+            out = (levels * scale).astype(np.float32)
+            ints = levels.astype(np.int64) if np.all(np.isfinite(levels)) else None
+        else:
+            raise UnsupportedError(
+                f"node {self._name(node)!r}: quantizer {op} ({node.domain}) is not supported"
+            )
+        if ints is None or ints.shape != out.shape:
+            return out, None
+        full = np.broadcast_to(scale.astype(np.float64), out.shape).copy()
+        if not np.array_equal((ints * full).astype(np.float32), out):
+            raise UnsupportedError(
+                f"node {self._name(node)!r}: its integers times its scale do not reproduce its "
+                f"float32 output, so lowbit cannot read them exactly")
+        return out, QuantizedWeights(ints, full, self._name(node), bits)
 
     def _shape(self, node: onnx.NodeProto):
         shape = np.array(self.acts[node.input[0]].shape, dtype=np.int64)

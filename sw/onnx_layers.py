@@ -20,7 +20,7 @@ from lowbit.errors import NotSupportedYet, UnsupportedError
 
 from .float_eval import attributes, text
 from .ir import ConvWindow, MatVec, MaxPool, OutputTail, Thresholds, ValueSet, WeightKind
-from .weight_grid import classify_weights
+from .weight_grid import QuantizedWeights, classify_quantized, classify_weights
 
 __all__ = ["LAYOUT", "LayerNodes"]
 
@@ -96,6 +96,7 @@ class LayerNodes:
         values = self._dequantized_values(act, name)
         w = self.const[b].astype(np.float64)
         bias = None
+        transpose = True
         if node.op_type == "Gemm":
             at = attributes(node)
             if at.get("transA", 0):
@@ -105,35 +106,52 @@ class LayerNodes:
                     f"node {name!r}: Gemm with alpha={at.get('alpha', 1.0)}, "
                     f"beta={at.get('beta', 1.0)} is not supported (only 1.0)"
                 )
-            w = w if at.get("transB", 0) else w.T
+            transpose = not at.get("transB", 0)
             if len(node.input) > 2 and node.input[2]:
                 bias = node.input[2]
-        else:
-            if w.ndim != 2:
-                raise UnsupportedError(
-                    f"node {name!r}: MatMul weights of shape {w.shape}; need 2-D")
-            w = w.T
-        if w.shape[1] != act.shape[1]:
+        if w.ndim != 2:
             raise UnsupportedError(
-                f"node {name!r}: weights take {w.shape[1]} inputs but the activation has "
+                f"node {name!r}: {node.op_type} weights of shape {w.shape}; need 2-D")
+        rows, cols = w.shape[::-1] if transpose else w.shape
+        if cols != act.shape[1]:
+            raise UnsupportedError(
+                f"node {name!r}: weights take {cols} inputs but the activation has "
                 f"{act.shape[1]}"
             )
         layout = act.base_shape[1:]
-        if act.gap is not None:
-            # the mean over H·W positions, folded in: every position gets the channel's weight
-            # divided by H·W (exact when H·W is a power of two; otherwise noted as rounded)
-            positions = act.gap[0] * act.gap[1]
-            w = np.tile(w, (1, positions)) / positions
-        elif len(layout) == 3:  # a (C, H, W) map streams in HWC order: permute the columns
-            w = w.reshape(len(w), *layout).transpose(0, 2, 3, 1).reshape(len(w), -1)
-        self._pending(node, w, values, layout, bias, (1, w.shape[0]))
+        positions = 1 if act.gap is None else act.gap[0] * act.gap[1]
+
+        def orient(a: np.ndarray) -> np.ndarray:
+            """(out, in), in the order the inputs stream: a (C, H, W) map in HWC order; a
+            global average folded in as every position of the map (divided below)."""
+            a = a.T if transpose else a
+            if act.gap is not None:
+                return np.tile(a, (1, positions))
+            if len(layout) == 3:
+                return a.reshape(rows, *layout).transpose(0, 2, 3, 1).reshape(rows, -1)
+            return a
+
+        # a global average: each position gets the channel's weight divided by H·W (exact when
+        # H·W is a power of two; otherwise noted as rounded)
+        w = orient(w) / positions
+        quantized = self.quantized.get(b)
+        if quantized is not None:
+            quantized = quantized.map(orient)
+            if positions > 1:
+                quantized = QuantizedWeights(quantized.ints, quantized.scale / positions,
+                                             quantized.source, quantized.bits)
+        self._pending(node, w, values, layout, bias, (1, rows), quantized=quantized)
 
     def _pending(self, node: onnx.NodeProto, w: np.ndarray, values: ValueSet,
                  layout: tuple[int, ...], bias: str | None, out_shape: tuple[int, ...],
-                 window: ConvWindow | None = None):
-        """Register a layer's accumulator as the activation ``node.output[0]``."""
+                 window: ConvWindow | None = None, quantized: QuantizedWeights | None = None):
+        """Register a layer's accumulator as the activation ``node.output[0]``. The integer
+        weights are the quantizer's own where one made them, else found on a grid."""
         name = self._name(node)
-        kind, w_int, w_scale = classify_weights(w, name)
+        if quantized is not None:
+            kind, w_int, w_scale = classify_quantized(quantized, name)
+        else:
+            kind, w_int, w_scale = classify_weights(w, name)
         prod = values.scale * w_scale
         exact = bool(np.all(np.exp2(np.round(np.log2(prod))) == prod))
         if not exact:
@@ -207,14 +225,19 @@ class LayerNodes:
                     f"(no 0 among them) is not supported")
         window = ConvWindow(c, h, wd, (kh, kw), stride, pads, in_map, pad_index)
         oc = w.shape[0]
-        matrix = w.transpose(0, 2, 3, 1).reshape(oc, -1)  # (ky, kx, c): channels innermost
+        def orient(a: np.ndarray) -> np.ndarray:  # (ky, kx, c): channels innermost
+            return a.transpose(0, 2, 3, 1).reshape(oc, -1)
+
+        matrix = orient(w)
+        quantized = self.quantized.get(wname)
         bias = None
         if len(node.input) > 2 and node.input[2]:
             b = np.asarray(self.const[node.input[2]]).reshape(1, oc, 1, 1)
             bias = f"{node.output[0]}::bias4d"
             self.const[bias] = b
         self._pending(node, matrix, values, act.base_shape[1:], bias,
-                      (1, oc, window.out_height, window.out_width), window)
+                      (1, oc, window.out_height, window.out_width), window,
+                      quantized=None if quantized is None else quantized.map(orient))
 
     def _global_average(self, node: onnx.NodeProto):
         """``GlobalAveragePool`` (or ``ReduceMean`` over H and W) of a quantized map, folded into

@@ -9,15 +9,48 @@ importer and lowbit's own exporter use the same search.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from lowbit.errors import UnsupportedError
 
 from .ir import WeightKind
 
-__all__ = ["MAX_WEIGHT", "integer_grid", "classify_weights"]
+__all__ = ["MAX_WEIGHT", "FLOAT32_RTOL", "integer_grid", "classify_weights",
+           "QuantizedWeights", "classify_quantized"]
 
 MAX_WEIGHT = 127  # integer weights are at most 8 bits (int8)
+# float32(k·s) is within half an ulp of k·s; the step found from a float32 weight is too
+FLOAT32_RTOL = 2.0 ** -22
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedWeights:
+    """What a weight quantizer (QONNX ``Quant`` / ``BipolarQuant``) produced, before its float
+    output: integers ``q − z`` and the real value of one step, both shaped as the tensor.
+
+    Attributes
+    ----------
+    ints : ndarray of int64
+    scale : ndarray of float64
+        The quantizer's float32 scale, broadcast to ``ints``'s shape.
+    source : str
+        The quantizer node.
+    bits : int
+        Its bit width (1 for ``BipolarQuant``).
+    """
+
+    ints: np.ndarray
+    scale: np.ndarray
+    source: str
+    bits: int
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> QuantizedWeights:
+        """The same integers and scales through a layout change (transpose, reshape, …)."""
+        return QuantizedWeights(np.asarray(fn(self.ints)), np.asarray(fn(self.scale)),
+                                self.source, self.bits)
 
 
 def integer_grid(w: np.ndarray, *, rtol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,12 +114,13 @@ def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, 
         least = float(np.min(mag[mag > 0], initial=1.0))
         for divisor in range(1, MAX_WEIGHT + 1):
             ints = w / (least / divisor)
-            if np.all(ints == np.round(ints)) and np.abs(ints).max() <= MAX_WEIGHT:
+            off = np.abs(ints - np.round(ints))
+            if np.all(off <= FLOAT32_RTOL * np.abs(ints)) and np.abs(ints).max() <= MAX_WEIGHT:
                 return (WeightKind.TERNARY, np.round(ints).astype(np.int8),
                         np.full(len(w), least / divisor))
-    step, divisors = integer_grid(w)
+    step, divisors = integer_grid(w, rtol=FLOAT32_RTOL)
     if np.all(divisors > 0):
-        ints = w / step[:, None]
+        ints = np.round(w / step[:, None])
         magnitudes = np.abs(ints[ints != 0]).astype(np.int64)
         pow2 = np.all(divisors == 1) and np.all(magnitudes & (magnitudes - 1) == 0)
         kind = (WeightKind.TERNARY if one_pos and one_neg
@@ -97,7 +131,40 @@ def classify_weights(w: np.ndarray, node: str) -> tuple[WeightKind, np.ndarray, 
             f"node {node!r}: asymmetric ternary weights +sp/−sn (TTQ) without a common integer "
             f"grid of at most 8 bits; quantize sp and sn to multiples of one step"
         )
+    bad = int(np.flatnonzero(divisors == 0)[0])
+    row = w[bad]
     raise UnsupportedError(
-        f"node {node!r}: weights are not on a uniform integer grid of at most 8 bits per "
-        f"channel; quantize them (QONNX Quant) before export"
+        f"node {node!r}: float weights with no quantizer in front, and output channel {bad} "
+        f"({len(np.unique(row))} distinct values from {row.min():.4g} to {row.max():.4g}) is "
+        f"not on an integer grid of at most 8 bits; quantize the weights in the model (a "
+        f"QONNX Quant, e.g. Brevitas's weight_quant) or export integer multiples of one step"
     )
+
+
+def classify_quantized(q: QuantizedWeights, node: str) -> tuple[WeightKind, np.ndarray,
+                                                                 np.ndarray]:
+    """The weight kind, integer weights (int8) and step per output channel of a weight matrix
+    ``(out, in)`` that came from a quantizer: the integers are the quantizer's own, so no float
+    rounding of ``k·s`` can disturb them. The scale must be one per output channel (or one per
+    tensor), and the integers at most 8 bits."""
+    ints, scale = q.ints, q.scale
+    lo, hi = int(ints.min(initial=0)), int(ints.max(initial=0))
+    if lo < -128 or hi > MAX_WEIGHT:
+        s = float(scale.ravel()[0]) if scale.size else 1.0
+        raise UnsupportedError(
+            f"node {node!r}: weights from quantizer {q.source!r} are {q.bits}-bit integers "
+            f"({lo}..{hi}, scale {s:.4g}); lowbit takes weights of at most 8 bits: quantize "
+            f"them to 8 bits or fewer (Brevitas weight_bit_width <= 8)")
+    if not np.all(scale == scale[:, :1]):
+        raise UnsupportedError(
+            f"node {node!r}: the scale of quantizer {q.source!r} varies along the "
+            f"{ints.shape[1]} inputs of an output channel; lowbit needs one scale per output "
+            f"channel or one per tensor")
+    step = scale[:, 0].astype(np.float64)
+    if not np.all(np.isfinite(step) & (step > 0)):
+        raise UnsupportedError(f"node {node!r}: quantizer {q.source!r} has a scale that is "
+                               f"not a positive finite number ({step.min():g})")
+    if lo == -128:  # 8 bits without narrow range: -128 is an int8, not a grid to reduce
+        return WeightKind.INT, ints.astype(np.int8), step
+    kind, ints8, int_step = classify_weights(ints.astype(np.float64), node)
+    return kind, ints8, int_step * step

@@ -280,3 +280,102 @@ def brevitas_cnv(seed: int = 0):
         if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
             _randomize_batchnorm(module, rng, 9 * module.num_features)
     return model.eval(), (3, 32, 32)
+
+
+def brevitas_stock(kind: str = "mlp", weight_quant: str = "Int8WeightPerTensorFloat",
+                   weight_bits: int = 4, act_quant: str = "Uint8ActPerTensorFloat",
+                   act_bits: int = 4, bias: bool = False, int32_bias: bool = False,
+                   input_bits: int = 8, seed: int = 0):
+    """A network as a Brevitas user builds it: stock quantizers (``brevitas.quant``), layers
+    ``QuantLinear`` / ``QuantConv2d`` with ``weight_bit_width``, activations ``QuantIdentity``
+    (signed), ``QuantReLU`` (unsigned) or ``QuantHardTanh``, float BatchNorm, optional biases
+    (float, or ``Int32Bias``), an ``Int8ActPerTensorFloat`` input quantizer of
+    ``input_bits``. Weights are random (Kaiming), BatchNorm statistics randomized; float
+    scales are whatever the quantizers initialize to. ``kind``: ``mlp`` (64-32-24-10 on an
+    8×8 input) or ``cnn`` (1×8×8 → conv 3×3 pad 1 → 8, pool 2 → conv 3×3 → 8 → fc 10)."""
+    import brevitas.nn as qnn
+    import brevitas.quant as bq
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    wq = getattr(bq, weight_quant)
+    wkw = {"weight_quant": wq}
+    if "Binary" not in weight_quant and "Ternary" not in weight_quant:
+        wkw["weight_bit_width"] = weight_bits
+    if int32_bias:
+        wkw["bias_quant"] = bq.Int32Bias
+    needs_quant_tensor = int32_bias
+
+    def activation():
+        if act_quant == "QuantHardTanh":
+            return qnn.QuantHardTanh(bit_width=act_bits, max_val=1.0, min_val=-1.0,
+                                     return_quant_tensor=needs_quant_tensor)
+        if act_quant.startswith("Uint8"):
+            return qnn.QuantReLU(act_quant=getattr(bq, act_quant), bit_width=act_bits,
+                                 return_quant_tensor=needs_quant_tensor)
+        return qnn.QuantIdentity(act_quant=getattr(bq, act_quant), bit_width=act_bits,
+                                 return_quant_tensor=needs_quant_tensor)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=bq.Int8ActPerTensorFloat,
+                                         bit_width=input_bits,
+                                         return_quant_tensor=needs_quant_tensor)
+            layers = []
+            if kind == "mlp":
+                sizes = (64, 32, 24, 10)
+                for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                    layers.append(qnn.QuantLinear(a, b, bias=bias, **wkw))
+                    if k < len(sizes) - 2:
+                        bn = nn.BatchNorm1d(b)
+                        _randomize_batchnorm(bn, rng, a / 8)
+                        layers += [bn, activation()]
+                self.flatten = True
+            else:
+                for a, b, pool in ((1, 8, True), (8, 8, False)):
+                    layers.append(qnn.QuantConv2d(a, b, 3, padding=1 if pool else 0, bias=bias,
+                                                  **wkw))
+                    bn = nn.BatchNorm2d(b)
+                    _randomize_batchnorm(bn, rng, a * 9 / 8)
+                    layers += [bn, activation()]
+                    if pool:
+                        layers.append(nn.MaxPool2d(2))
+                layers += [nn.Flatten(), qnn.QuantLinear(8 * 2 * 2, 10, bias=bias, **wkw)]
+                self.flatten = False
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x):
+            if self.flatten:
+                x = x.reshape(x.shape[0], -1)
+            return self.body(self.inp(x))
+
+    return Net().eval(), ((64,) if kind == "mlp" else (1, 8, 8))
+
+
+def stock_matrix() -> list[tuple[str, dict]]:
+    """The configurations of Brevitas's stock quantizers that lowbit reads: ``(id, kwargs of
+    brevitas_stock)``, MLP and CNN. Weights at each bit width with the default activation
+    (``QuantReLU``, ``Uint8ActPerTensorFloat``, 4 bits), activations at each bit width with the
+    default weights (``Int8WeightPerTensorFloat``, 4 bits), biases (float, ``Int32Bias``) and a
+    4-bit input beside the default 8-bit one."""
+    rows = []
+    for wq in ("Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat"):
+        for bits in (2, 3, 4, 8):
+            rows.append((f"{wq}-w{bits}", {"weight_quant": wq, "weight_bits": bits}))
+    for wq in ("Int8WeightPerTensorFixedPoint", "Int8WeightPerChannelFixedPointMSE",
+               "ShiftedUint8WeightPerTensorFloat"):
+        rows.append((f"{wq}-w4", {"weight_quant": wq, "weight_bits": 4}))
+    for wq in ("SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst"):
+        rows.append((wq, {"weight_quant": wq}))
+    for aq in ("Int8ActPerTensorFloat", "Uint8ActPerTensorFloat", "QuantHardTanh"):
+        for bits in (2, 3, 4, 8):
+            rows.append((f"{aq}-a{bits}", {"act_quant": aq, "act_bits": bits}))
+    rows.append(("float-bias", {"bias": True}))
+    rows.append(("Int32Bias-w3-per-channel", {"int32_bias": True, "weight_bits": 3,
+                                              "weight_quant": "Int8WeightPerChannelFloat"}))
+    rows.append(("input-4-bit", {"input_bits": 4}))
+    return [(f"{kind}-{name}", {**kwargs, "kind": kind})
+            for kind in ("mlp", "cnn") for name, kwargs in rows]

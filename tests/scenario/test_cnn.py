@@ -302,3 +302,22 @@ def test_operand_register_on_a_non_xnor_layer_is_refused(exported, tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "operand_register" in proc.stderr and net.layers[0].name in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cnv_with_default_options_gets_a_folding_that_builds(tmp_path):
+    """No device and no budget named: CNV_1W1A (over 5,000 LUT4 even fully folded) is not
+    refused; it gets the smallest design, and a named budget still refuses it."""
+    from lowbit.hw.plan import Folding as Uniform
+    from lowbit.sim.perf import analyze
+
+    import lowbit
+    from lowbit.errors import FoldingError
+
+    module, shape = brevitas_cnv()
+    net = import_model(export_brevitas(module, shape, tmp_path / "cnv.onnx", dynamo=False))
+    folded = analyze(net, Uniform.uniform(net))
+    assert folded.estimated_luts > 5000
+    design = lowbit.compile(net)
+    assert design.perf.estimated_luts == folded.estimated_luts
+    with pytest.raises(FoldingError, match="over the budget of 5,000"):
+        lowbit.compile(net, lut_budget=5000)

@@ -139,7 +139,7 @@ def test_asymmetric_ternary_weights_without_a_common_grid_are_refused(tmp_path):
 
 def test_weights_off_any_integer_grid_are_refused(tmp_path):
     path = _save(tmp_path, _with_weights([0.1, 0.1 * np.pi, -0.37, 1.0]))
-    assert_user_error(run_cli("inspect", path), "'fc0'", "uniform integer grid")
+    assert_user_error(run_cli("inspect", path), "'fc0'", "not on an integer grid")
 
 
 def test_missing_model_file(tmp_path):
