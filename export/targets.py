@@ -31,12 +31,12 @@ class Target:
                 reserve_bram: int = 0) -> dict:
         """What ``auto`` folding may use: on iCE40 the binding limit is logic cells (LUTs +
         flip-flops, 70 % of the device: the estimate's error and routing need room), on ECP5
-        LUTs (80 %); block RAMs less ``reserve_bram``. A given ``lut_budget`` or ``fps`` takes
-        the place of the logic limit."""
+        LUTs (80 %); block RAMs less ``reserve_bram``. A given ``lut_budget`` takes the place
+        of the logic limit; with ``fps`` the limit still caps the search."""
         if not self.luts:
             return {"lut_budget": lut_budget}
         budgets = {"lut_budget": lut_budget, "bram_budget": self.bram_blocks - reserve_bram}
-        if lut_budget is None and fps is None:
+        if lut_budget is None:
             if self.family == "ice40":
                 budgets["cell_budget"] = int(self.luts * 0.7)
             else:

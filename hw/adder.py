@@ -21,11 +21,14 @@ def adder_levels(terms: int) -> int:
 def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,
                domain: str = "sync", name: str = "sum") -> Value:
     """The signed sum of ``terms``, ``stages`` clock cycles later (registers advance while
-    ``en``). Each pairwise sum is its own wire, so synthesis maps it onto a carry chain."""
+    ``en``). Each pairwise sum is its own wire, so synthesis maps it onto a carry chain.
+    Registers go between levels, evenly; stages beyond the tree's levels are stacked after its
+    last level."""
     levels = adder_levels(len(terms))
-    if not 0 <= stages <= max(levels, 1):
-        raise ValueError(f"an adder tree of {len(terms)} terms has {levels} levels; stages must "
-                         f"be 0..{max(levels, 1)}, not {stages}")
+    if stages < 0:
+        raise ValueError(f"stages must be 0 or more, not {stages}")
+    # registers spread over the levels; more stages than levels stack at the end (a unit whose
+    # constant weights dropped zero terms keeps the pipeline depth its folding states)
     cuts = sorted(min(round((k + 1) * levels / (stages + 1)), levels) for k in range(stages))
     counter = [0]
 

@@ -104,7 +104,7 @@ def _cmd_run(args) -> int:
     import lowbit
     from lowbit.output import check_output_file, write_output_file
 
-    check_output_file(args.out, reads=_reads(args))
+    check_output_file(args.out, reads=_reads(args), force=args.force)
     x = lowbit.load_inputs(args.inputs)
     start = time.perf_counter()
     if args.engine == "rtl":
@@ -113,7 +113,7 @@ def _cmd_run(args) -> int:
     else:
         y = lowbit.run(lowbit.load(args.model), x)
     seconds = time.perf_counter() - start
-    write_output_file(args.out, y, reads=_reads(args))
+    write_output_file(args.out, y, reads=_reads(args), force=args.force)
     rate = len(x) / seconds if seconds > 0 else float("inf")
     _say(f"{len(x)} frames through {args.engine} in {seconds:.3f} s: {rate:,.0f} frames/s",
          f"wrote {args.out} {y.shape} float32")
@@ -244,13 +244,13 @@ def _cmd_board_run(args) -> int:
     from lowbit.output import check_output_file, write_output_file
 
     reads = _reads(args) + (Path(args.build) / "build.json", Path(args.build) / "folding.json")
-    check_output_file(args.out, reads=reads)
+    check_output_file(args.out, reads=reads, force=args.force)
     board = lowbit.open_board(args.build, args.model)
     x = lowbit.load_inputs(args.inputs)
     y, ints = board.run(x, args.port, timeout=args.timeout, progress=Progress())
     if y is None:  # label select: class indices
         y = ints.astype(np.int64)
-    write_output_file(args.out, y, reads=reads)
+    write_output_file(args.out, y, reads=reads, force=args.force)
     _say(f"{len(x)} frames through the {board.info.get('board')} at {board.info['baud']} baud; "
          f"wrote {args.out}")
     return 0
@@ -271,15 +271,14 @@ def _cmd_train(args) -> int:
         print(f"\r  [{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{epochs} loss {loss:.4f}",
               end=end, flush=True)
 
-    if args.method != "float":
-        from lowbit.output import check_output_file
-
-        check_output_file(args.out)
     _say(f"training {args.method} on {args.dataset}, hidden layers {args.arch}")
     trained = lowbit.train(args.method, args.dataset, out=args.out, hidden=hidden,
                            epochs=args.epochs, lr=args.lr, seed=args.seed,
-                           stochastic=args.stochastic, progress=bar)
+                           stochastic=args.stochastic, force=args.force, progress=bar)
     _say(f"  {trained.seconds:.1f} s; the torch model: {trained.torch_accuracy:.2f}%")
+    if trained.path is None:  # the float baseline
+        _say(f"test accuracy {trained.accuracy:.2f}%")
+        return 0
     if trained.snapped:
         _say(f"  TTQ: Wp/Wn rounded to a 5-bit grid in layers {trained.snapped}")
     _say(f"wrote {trained.path} (QONNX); lowbit imports it as "
@@ -343,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["reference", "rtl"], default="reference",
                    help="the bit-exact reference (default) or the Verilated RTL")
     _folding_options(p, budget=default_budget)
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file lowbit did not write")
     p.set_defaults(func=_cmd_run, out_flag="--out")
 
     p = sub.add_parser("compile", help="write Verilog, folding and cycle report")
@@ -378,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true",
                    help="binaryconnect: stochastic binarization while training")
     p.add_argument("-o", "--out", default="model.onnx", help="QONNX file to write")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing -o file lowbit did not write")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("simulate", help="print the cycle model; --rtl measures it in Verilator")
@@ -414,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", required=True, help="X.npy of shape (N, *input shape)")
     p.add_argument("--out", required=True, help="Y.npy to write")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait per frame")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file lowbit did not write")
     p.set_defaults(func=_cmd_board_run, out_flag="--out")
 
     p = sub.add_parser("demo", help="the whole flow on a built-in model")
@@ -430,12 +435,23 @@ def _flag(args, param: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    import numpy as np
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # a user sees lowbit's lines, not numpy's or a library's warnings about them
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return args.func(args)
     except LowbitError as exc:
         where = f"{_flag(args, exc.param)} " if exc.param else ""
         print(f"lowbit: error: {where}{exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine's, not the model's: a full disk, a lost device
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lowbit: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lowbit: interrupted", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Where lowbit writes: the one place output files are made, and the rules that keep users' files.
 
-- A single output file (``run --out``, ``train -o``) goes only onto a new path or an existing
-  regular file, never onto a folder, a device or a FIFO, and never onto a file the same command
-  reads (the model, the inputs, the folding, the data set).
+- A single output file (``run --out``, ``train -o``) goes only onto a new path or a regular file
+  lowbit wrote there before (a record in the user's cache says which: the path, its inode, size
+  and modification time), never onto a folder, a device or a FIFO, never onto a file the same
+  command reads (the model, the inputs, the folding, the data set), and onto any other existing
+  file only with ``force``.
 - An output folder (``compile -o``, ``synth -o``, ``build -o``, ``demo -o``) must be new, empty,
   or one lowbit wrote before: lowbit keeps a manifest (:data:`MANIFEST`) of every file it wrote
   there, and refuses a non-empty folder without one unless ``force``. It never replaces a file
@@ -43,6 +45,13 @@ def _reads(reads) -> list[Path]:
 
 def write_atomic(path: Path, content: str | bytes | np.ndarray) -> None:
     """Write text, bytes or an array (as .npy) beside ``path``, then rename it into place."""
+    try:
+        _write_atomic(path, content)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+
+
+def _write_atomic(path: Path, content: str | bytes | np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w" if isinstance(content, str) else "wb") as f:
@@ -59,9 +68,49 @@ def write_atomic(path: Path, content: str | bytes | np.ndarray) -> None:
         raise
 
 
-def check_output_file(path, *, param: str = "out", reads=()) -> Path:
+WRITTEN = Path(os.environ.get("LOWBIT_CACHE", Path.home() / ".cache" / "lowbit")) / \
+    "written.json"
+WRITTEN_MAX = 2000  # records kept
+
+
+def _stamp(path: Path) -> list:
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _written() -> dict:
+    try:
+        data = json.loads(WRITTEN.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def wrote_it(path: Path) -> bool:
+    """lowbit wrote the file at ``path`` and nothing has changed it since."""
+    record = _written().get(str(path.resolve()))
+    try:
+        return record == _stamp(path)
+    except OSError:
+        return False
+
+
+def _remember(path: Path) -> None:
+    records = _written()
+    records.pop(str(path.resolve()), None)
+    records[str(path.resolve())] = _stamp(path)
+    records = dict(list(records.items())[-WRITTEN_MAX:])
+    try:
+        WRITTEN.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(WRITTEN, json.dumps(records))
+    except OSError:  # no cache: the file is written; a later run asks for force to replace it
+        pass
+
+
+def check_output_file(path, *, param: str = "out", reads=(), force: bool = False) -> Path:
     """Refuse an output file that is not a new path or a regular file, that sits in a missing
-    folder, or that is one of the files the command reads."""
+    folder, that is one of the files the command reads, or that exists and lowbit did not write
+    (unless ``force``)."""
     path = Path(path)
     if path.exists() or path.is_symlink():
         try:
@@ -82,13 +131,18 @@ def check_output_file(path, *, param: str = "out", reads=()) -> Path:
         raise InputFileError(f"{path}: folder {path.parent} does not exist", param=param)
     if not os.access(path.parent, os.W_OK):
         raise InputFileError(f"{path}: folder {path.parent} is not writable", param=param)
+    if path.is_file() and not force and not wrote_it(path):
+        raise InputFileError(f"{path}: exists and lowbit did not write it; choose a new name "
+                             f"or {FORCE}", param=param)
     return path
 
 
-def write_output_file(path, content, *, param: str = "out", reads=()) -> Path:
+def write_output_file(path, content, *, param: str = "out", reads=(),
+                      force: bool = False) -> Path:
     """Check ``path`` (:func:`check_output_file`) and write ``content`` there atomically."""
-    path = check_output_file(path, param=param, reads=reads)
+    path = check_output_file(path, param=param, reads=reads, force=force)
     write_atomic(path, content)
+    _remember(path)
     return path
 
 

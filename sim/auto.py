@@ -94,6 +94,11 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
             break
         state, current = new, trial_perf
+    if target_fps is not None and clock_hz / current.ii_cycles < target_fps:
+        raise FoldingError(
+            f"{target_fps:g}: no folding within the budget reaches it at {clock_hz / 1e6:g} MHz; "
+            f"the fastest reaches {clock_hz / current.ii_cycles:,.0f} frames/s (II "
+            f"{current.ii_cycles} cycles, ~{current.estimated_luts:,} LUT4)", param="fps")
     # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]

@@ -82,6 +82,11 @@ def load_mnist_split(folder, seed: int = 0) -> Dataset:
 
     images, labels = load_mnist_idx(folder)
     x = (images.reshape(len(images), -1).astype(np.float32) / 255)
+    classes = len(np.unique(labels))
+    counts = np.bincount(labels)
+    if len(x) < 5 * classes or counts[counts > 0].min() < 2:
+        raise InputFileError(f"{folder}: {len(x)} images of {classes} classes are too few to "
+                             f"split 80/20 with every class on both sides")
     xtr, xte, ytr, yte = train_test_split(x, labels, test_size=0.2, random_state=seed,
                                           stratify=labels)
     return Dataset("mnist", xtr, ytr, xte, yte, 8, 1 / 256, (784,))

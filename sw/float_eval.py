@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 from lowbit.errors import UnsupportedError
 
 __all__ = ["run_float_model", "segment_model", "fold_node", "constant_node_value", "attributes",
-           "text"]
+           "text", "layout_shape"]
 
 
 def attributes(node: onnx.NodeProto) -> dict:
@@ -32,40 +32,85 @@ def text(value) -> str:
 
 
 def fold_node(node: onnx.NodeProto, inputs: list, opset: int, what: str) -> list[np.ndarray]:
-    """Evaluate one standard node on constant inputs (``None`` for an absent optional input)."""
-    from onnx.reference import ReferenceEvaluator
+    """Evaluate one standard node on constant inputs (``None`` for an absent optional input)
+    with onnxruntime, as the model's own runtime computes it (its C++ kernels and numpy's
+    differ on edge cases such as ``Pow(−inf, 0.5)``)."""
+    import onnxruntime as ort
 
     names = [f"in{k}" if i is not None else "" for k, i in enumerate(inputs)]
     outs = [f"out{k}" for k in range(len(node.output))]
     single = helper.make_node(node.op_type, names, outs)
     single.attribute.extend(node.attribute)
-    feeds = {n: v for n, v in zip(names, inputs) if n}
-    graph = helper.make_graph(
-        [single], "fold",
-        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-         for n, v in feeds.items()],
-        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outs],
-    )
+    feeds = {n: np.asarray(v) for n, v in zip(names, inputs) if n}
     try:
-        ref = ReferenceEvaluator(
-            helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        graph = helper.make_graph(
+            [single], "fold",
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+             for n, v in feeds.items()],
+            [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outs],
         )
-        values = ref.run(None, feeds)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = min(model.ir_version, 10)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        typed = {v.name: v for v in model.graph.value_info}
+        for out in model.graph.output:
+            if out.name in typed:
+                out.CopyFrom(typed[out.name])
+        _quiet(ort)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.log_severity_level = 4
+        sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                    providers=["CPUExecutionProvider"])
+        values = sess.run(None, feeds)
     except Exception as exc:
         raise UnsupportedError(
             f"node {what!r}: cannot fold constant {node.op_type} "
-            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            f"({str(exc).strip().splitlines()[0][:160] if str(exc) else type(exc).__name__})"
         ) from None
     return [np.asarray(v) for v in values]
 
 
-def constant_node_value(node: onnx.NodeProto) -> np.ndarray:
+def constant_node_value(node: onnx.NodeProto, what: str = "Constant") -> np.ndarray:
     """The value of a ``Constant`` node."""
-    from onnx.reference import ReferenceEvaluator
+    single = onnx.NodeProto()
+    single.CopyFrom(node)
+    del single.input[:]
+    return fold_node(single, [], 13, what)[0]
 
-    single = helper.make_node("Constant", [], ["out"])
+
+def _quiet(ort) -> None:
+    ort.set_default_logger_severity(4)  # failures come back as one-line errors, not logs
+
+
+def layout_shape(node: onnx.NodeProto, shape: tuple, constants: dict, opset: int,
+                 what: str) -> tuple[int, ...]:
+    """The output shape of one node on an input of ``shape`` (its other inputs constants), by
+    ONNX shape inference in strict mode: invalid attributes or shapes are refused."""
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in constants.items()]
+    single = helper.make_node(node.op_type, list(node.input), [node.output[0]])
     single.attribute.extend(node.attribute)
-    return np.asarray(ReferenceEvaluator(single).run(None, {})[0])
+    graph = helper.make_graph(
+        [single], "shape",
+        [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.UNDEFINED, None)],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 10)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        out = next(v for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+                   if v.name == node.output[0])
+        dims = out.type.tensor_type.shape.dim
+        if not out.type.tensor_type.HasField("shape") or \
+                any(not d.HasField("dim_value") for d in dims):
+            raise ValueError("the output shape is not static")
+        return tuple(int(d.dim_value) for d in dims)
+    except Exception as exc:
+        raise UnsupportedError(
+            f"node {what!r}: cannot apply {node.op_type} to shape {tuple(shape)} "
+            f"({str(exc).strip().splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+        ) from None
 
 
 def segment_model(nodes: list, input_name: str, rank: int, output: str, *,
@@ -109,9 +154,10 @@ def segment_model(nodes: list, input_name: str, rank: int, output: str, *,
 def _session(model: bytes):
     import onnxruntime as ort
 
+    _quiet(ort)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4
     opts.intra_op_num_threads = 1
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 

@@ -21,12 +21,10 @@ input a float can always be 0, so a ``Sign`` there gives a ternary input.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from lowbit.errors import ModelFileError, NotSupportedYet, UnsupportedError
 
@@ -34,12 +32,13 @@ from .float_eval import (
     attributes,
     constant_node_value,
     fold_node,
+    layout_shape,
     run_float_model,
     segment_model,
     text,
 )
 from .ir import InputQuant, MatVec, Network, Quantizer, Thresholds, ValueSet
-from .model_file import load_model
+from .model_file import load_model, validate_model
 from .onnx_layers import LAYOUT, LayerNodes, _Act
 from .quant_ops import QUANT_DOMAINS, ROUNDING_MODES, bipolar_quant, int_quant
 from .thresholds import (
@@ -94,8 +93,7 @@ class _Importer(LayerNodes):
 
     def run(self) -> Network:
         g = self.graph
-        for init in g.initializer:
-            self.const[init.name] = numpy_helper.to_array(init)
+        self.const.update(validate_model(self.model, self.source))
         inputs = [i for i in g.input if i.name not in self.const]
         if len(inputs) != 1:
             raise UnsupportedError(
@@ -147,6 +145,15 @@ class _Importer(LayerNodes):
     # -- node dispatch -------------------------------------------------------------------------
 
     def _visit(self, node: onnx.NodeProto):
+        try:
+            self._dispatch(node)
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+                MemoryError) as exc:
+            # a node whose data lowbit's own checks did not foresee: one line, not a traceback
+            raise UnsupportedError(f"node {self._name(node)!r}: cannot be read "
+                                   f"({type(exc).__name__}: {str(exc)[:120]})") from None
+
+    def _dispatch(self, node: onnx.NodeProto):
         ins = [i for i in node.input if i]
         acts = [i for i in ins if i in self.acts]
         for i in ins:
@@ -155,7 +162,7 @@ class _Importer(LayerNodes):
                     f"node {self._name(node)!r} reads tensor {i!r}, which nothing produces"
                 )
         if node.op_type == "Constant" and not acts:
-            self.const[node.output[0]] = constant_node_value(node)
+            self.const[node.output[0]] = constant_node_value(node, self._name(node))
             return
         if not acts:
             self._fold(node)
@@ -214,26 +221,34 @@ class _Importer(LayerNodes):
 
     def _fold_quant(self, node: onnx.NodeProto, ins: list):
         """A quantizer on a constant: its float output, and the integers and scales it made."""
-        op = node.op_type
+        op, name = node.op_type, self._name(node)
         x = np.asarray(ins[0], dtype=np.float32)
+        if op not in ("BipolarQuant", "Quant"):
+            raise UnsupportedError(f"node {name!r}: quantizer {op} ({node.domain}) is not "
+                                   f"supported")
+        if not np.all(np.isfinite(x)):
+            raise UnsupportedError(f"node {name!r}: the constant it quantizes holds NaN or "
+                                   f"infinity")
         if op == "BipolarQuant":
+            if len(ins) != 2:
+                raise UnsupportedError(f"node {name!r}: BipolarQuant takes 2 inputs, not "
+                                       f"{len(ins)}")
             scale = np.asarray(ins[1], dtype=np.float32)
+            check_quant_params(name, x.shape, scale)
             ints = np.where(x >= 0, 1, -1).astype(np.int64)
             bits = 1
             out = bipolar_quant(x, scale)
-        elif op == "Quant":
+        else:
+            if len(ins) != 4:
+                raise UnsupportedError(f"node {name!r}: Quant takes 4 inputs, not {len(ins)}")
             a = attributes(node)
             scale, zero = (np.asarray(v, dtype=np.float32) for v in ins[1:3])
-            bits = int(np.asarray(ins[3]).item())
-            q = int_quant(x, scale, zero, bits, bool(a.get("signed", 1)),
-                          bool(a.get("narrow", 0)), text(a.get("rounding_mode", "ROUND")))
+            bits, signed, narrow, rounding = check_quant_params(
+                name, x.shape, scale, zero, ins[3], a, max_bits=32)
+            q = int_quant(x, scale, zero, bits, signed, narrow, rounding)
             levels = (q - zero).astype(np.float32)
             out = (levels * scale).astype(np.float32)
             ints = levels.astype(np.int64) if np.all(np.isfinite(levels)) else None
-        else:
-            raise UnsupportedError(
-                f"node {self._name(node)!r}: quantizer {op} ({node.domain}) is not supported"
-            )
         if ints is None or ints.shape != out.shape:
             return out, None
         full = np.broadcast_to(scale.astype(np.float64), out.shape).copy()
@@ -290,34 +305,30 @@ class _Importer(LayerNodes):
             raise UnsupportedError(
                 f"node {self._name(node)!r}: training-mode outputs are not supported")
 
+    def _int_vector(self, node: onnx.NodeProto, index: int) -> list[int]:
+        """A node's shape or axes input: a 1-D integer constant."""
+        if len(node.input) <= index or node.input[index] not in self.const:
+            raise UnsupportedError(f"node {self._name(node)!r}: {node.op_type} needs a constant "
+                                   f"input {index}")
+        value = np.asarray(self.const[node.input[index]])
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise UnsupportedError(f"node {self._name(node)!r}: {node.op_type} input {index} "
+                                   f"must be a 1-D integer tensor, not {value.dtype} of shape "
+                                   f"{value.shape}")
+        return [int(v) for v in value]
+
     def _layout_shape(self, node: onnx.NodeProto, shape: tuple[int, ...]) -> tuple[int, ...]:
-        op, a = node.op_type, attributes(node)
-        probe = np.empty(shape, dtype=np.uint8)
-        try:
-            if op == "Reshape":
-                target = [int(v) for v in self.const[node.input[1]]]
-                if not a.get("allowzero", 0):
-                    target = [shape[k] if v == 0 else v for k, v in enumerate(target)]
-                out = probe.reshape(target).shape
-            elif op == "Flatten":
-                axis = a.get("axis", 1) % max(len(shape), 1)
-                out = (math.prod(shape[:axis]), math.prod(shape[axis:]))
-            elif op == "Squeeze":
-                axes = a.get("axes") or (
-                    [int(v) for v in self.const[node.input[1]]] if len(node.input) > 1 else None
-                )
-                out = np.squeeze(probe, axis=None if axes is None else tuple(axes)).shape
-            else:  # Unsqueeze
-                axes = a.get("axes") or [int(v) for v in self.const[node.input[1]]]
-                out = np.expand_dims(probe, tuple(axes)).shape
-        except (ValueError, KeyError, IndexError) as exc:
-            raise UnsupportedError(
-                f"node {self._name(node)!r}: cannot apply {op} to shape {shape} ({exc})"
-            ) from None
+        """The shape a layout node (Reshape, Flatten, Squeeze, Unsqueeze) gives an activation
+        of ``shape``, by ONNX's own shape inference, which also checks the node's attributes
+        and shape constants."""
+        if len(node.input) > 1 and node.input[1]:  # shapes and axes: 1-D integer constants
+            self._int_vector(node, 1)
+        consts = {i: self.const[i] for i in node.input[1:] if i}
+        out = layout_shape(node, shape, consts, self.opset, self._name(node))
         if not out or out[0] != 1:
             raise UnsupportedError(
-                f"node {self._name(node)!r}: {op} to {tuple(out)} mixes the batch dimension "
-                f"into the data"
+                f"node {self._name(node)!r}: {node.op_type} to {tuple(out)} mixes the batch "
+                f"dimension into the data"
             )
         return tuple(out)
 
@@ -372,35 +383,28 @@ class _Importer(LayerNodes):
                 )
             return float(value.ravel()[0])
 
+        expected = {"BipolarQuant": 2, "Quant": 4}.get(op)
+        if expected is not None and len(node.input) != expected:
+            raise UnsupportedError(f"node {name!r}: {op} takes {expected} inputs, not "
+                                   f"{len(node.input)}")
         if op == "BipolarQuant":
             scale = scalar(1, "scale")
-            if not scale > 0:
-                raise UnsupportedError(f"node {name!r}: BipolarQuant scale {scale:g} must be > 0")
+            check_quant_params(name, (), np.float32(scale))
             q = Quantizer("bipolar", scale)
             return q, q.value_set()
         if op == "Quant":
             a = attributes(node)
-            scale, zero, bits = scalar(1, "scale"), scalar(2, "zero point"), scalar(3, "bit width")
-            signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
-            rounding = text(a.get("rounding_mode", "ROUND")).upper()
-            if not scale > 0:
-                raise UnsupportedError(f"node {name!r}: Quant scale {scale:g} must be > 0")
-            if bits != int(bits) or not 1 <= bits <= 16:
-                raise UnsupportedError(f"node {name!r}: Quant bit_width={bits:g} must be a whole "
-                                       f"number from 1 to 16")
-            if zero != int(zero):
-                raise UnsupportedError(f"node {name!r}: Quant zero point {zero:g} is not an "
-                                       f"integer, so the levels are not integers")
-            if rounding not in ROUNDING_MODES:
-                raise UnsupportedError(f"node {name!r}: Quant rounding_mode {rounding!r} is not "
-                                       f"one of {sorted(ROUNDING_MODES)}")
+            scale, zero = scalar(1, "scale"), scalar(2, "zero point")
+            bits, signed, narrow, rounding = check_quant_params(
+                name, (), np.float32(scale), np.float32(zero), self.const[node.input[3]], a,
+                max_bits=16)
             if bits == 1 and signed:
                 if zero:
                     raise UnsupportedError(f"node {name!r}: 1-bit signed Quant with a zero point "
                                            f"is not supported")
                 q = Quantizer("bipolar", scale)
             else:
-                q = Quantizer("int", scale, zero, int(bits), signed, narrow, rounding)
+                q = Quantizer("int", scale, zero, bits, signed, narrow, rounding)
             return q, q.value_set()
         raise UnsupportedError(
             f"node {name!r}: quantizer {op} ({node.domain or 'onnx'}) is not supported"
@@ -442,3 +446,55 @@ class _Importer(LayerNodes):
     def _evaluate(self, nodes: list, input_name: str, x: np.ndarray, output: str) -> np.ndarray:
         model = self._segment(nodes, input_name, x.ndim, output)
         return run_float_model(model.SerializeToString(), x, what=output)
+
+
+SCALE_RANGE = (1e-30, 1e30)  # a float32 scale outside this range under- or overflows
+
+
+def check_quant_params(name: str, shape: tuple, scale: np.ndarray, zero=None, bits=None,
+                       attrs: dict | None = None, *, max_bits: int = 16):
+    """Refuse quantizer parameters that are not finite, in range and of a shape that fits the
+    tensor; returns ``(bits, signed, narrow, rounding mode)`` for a ``Quant``."""
+    scale = np.asarray(scale, dtype=np.float64)
+    lo, hi = SCALE_RANGE
+    if scale.size == 0 or not np.all(np.isfinite(scale) & (scale >= lo) & (scale <= hi)):
+        bad = scale.ravel()[0] if scale.size else "empty"
+        raise UnsupportedError(f"node {name!r}: scale {bad} must be a positive finite number "
+                               f"from {lo:g} to {hi:g}")
+    parts = [("scale", scale)]
+    if zero is not None:
+        zero = np.asarray(zero, dtype=np.float64)
+        if zero.size == 0 or not np.all(np.isfinite(zero)) or np.any(zero != np.round(zero)):
+            bad = zero.ravel()[0] if zero.size else "empty"
+            raise UnsupportedError(f"node {name!r}: zero point {bad:g} must be a whole number, "
+                                   f"so that the levels are integers" if zero.size else
+                                   f"node {name!r}: zero point is empty")
+        parts.append(("zero point", zero))
+    for what, value in parts:
+        try:
+            np.broadcast_shapes(tuple(shape), value.shape)
+        except ValueError:
+            raise UnsupportedError(f"node {name!r}: {what} of shape {value.shape} does not fit "
+                                   f"the tensor of shape {tuple(shape)}") from None
+    if bits is None:
+        return None
+    width = np.asarray(bits, dtype=np.float64)
+    if width.size != 1 or not np.isfinite(width.ravel()[0]) or \
+            width.ravel()[0] != int(width.ravel()[0]) or not 1 <= width.ravel()[0] <= max_bits:
+        shown = f"{width.ravel()[0]:g}" if width.size == 1 else f"of shape {width.shape}"
+        raise UnsupportedError(f"node {name!r}: Quant bit_width {shown} must be a whole number "
+                               f"from 1 to {max_bits}")
+    a = attrs or {}
+    missing = [k for k in ("signed", "narrow") if k not in a]
+    if missing:  # QONNX requires them (and Brevitas writes them)
+        raise UnsupportedError(f"node {name!r}: Quant has no {' or '.join(missing)} attribute; "
+                               f"QONNX requires signed and narrow")
+    flags = {k: a[k] for k in ("signed", "narrow")}
+    for key, value in flags.items():
+        if value not in (0, 1):
+            raise UnsupportedError(f"node {name!r}: Quant {key}={value} must be 0 or 1")
+    rounding = text(a.get("rounding_mode", "ROUND")).upper()
+    if rounding not in ROUNDING_MODES:
+        raise UnsupportedError(f"node {name!r}: Quant rounding_mode {rounding!r} is not one of "
+                               f"{sorted(ROUNDING_MODES)}")
+    return int(width.ravel()[0]), bool(flags["signed"]), bool(flags["narrow"]), rounding

@@ -203,6 +203,10 @@ class LayerNodes:
             raise NotSupportedYet(f"node {name!r}: Conv auto_pad={auto_pad} is not supported; "
                                   f"export explicit pads")
         kh, kw = w.shape[2:]
+        given = a.get("kernel_shape")
+        if given is not None and [int(v) for v in given] != [kh, kw]:
+            raise UnsupportedError(f"node {name!r}: kernel_shape {list(given)} does not match "
+                                   f"its weights of shape {w.shape}")
         stride = tuple(int(v) for v in a.get("strides", [1, 1]))
         pads = tuple(int(v) for v in a.get("pads", [0, 0, 0, 0]))
         if len(stride) != 2 or len(pads) != 4 or min(stride) < 1 or min(pads) < 0:
@@ -248,7 +252,7 @@ class LayerNodes:
             a = attributes(node)
             axes = a.get("axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
-                axes = [int(v) for v in self.const[node.input[1]]]
+                axes = [int(v) for v in np.asarray(self.const[node.input[1]]).ravel()]
             if sorted(int(v) % 4 for v in (axes or [])) != [2, 3] or len(act.shape) != 4:
                 raise UnsupportedError(f"node {name!r}: ReduceMean over axes {axes} is not "
                                        f"supported (only the spatial axes of an NCHW map)")

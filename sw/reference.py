@@ -62,6 +62,11 @@ def quantize_input(stage: InputQuant, x: np.ndarray) -> np.ndarray:
     innermost)."""
     pre = run_float_model(stage.prefix, x, what=stage.tensor)
     flat = pre.reshape(len(x), int(np.prod(stage.out_shape)))
+    if stage.quantizer.kind != "bipolar" and np.isnan(flat).any():
+        # Quant and Sign pass NaN on (BipolarQuant maps it to -1, as lowbit does)
+        frame = int(np.flatnonzero(np.isnan(flat).any(axis=1))[0])
+        raise InputShapeError(f"frame {frame}: NaN reaches the input quantizer {stage.name!r}, "
+                              f"and an integer level cannot hold it", param="inputs")
     return stream_order(stage.quantizer.index(flat), stage.out_shape)
 
 
