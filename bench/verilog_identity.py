@@ -1,9 +1,9 @@
 """Verilog hashes of TFC_1W1A, TFC_2W2A, CNV_1W1A and the built-in model, per family, at the
 foldings ``auto`` chose before the architecture rework (lut budget 5,000; CNV 20,000), against
 the hashes recorded then (bench/results/verilog_hashes_before.json, made by the code at
-commit 789a542). Equal hashes mean the rework left the hardware byte for byte as it was; the
-cycle model, the LUT and flip-flop estimates are compared too. Writes
-bench/results/verilog_identity.json.
+commit 789a542), and whether ``auto`` still chooses those foldings. Equal hashes mean the
+rework left the hardware byte for byte as it was; the cycle model, the LUT and flip-flop
+estimates are compared too. Writes bench/results/verilog_identity.json.
 """
 
 from __future__ import annotations
@@ -54,8 +54,14 @@ def main():
                          "estimated_ffs": [perf.estimated_ffs, old["est_ffs"]],
                          "bram_blocks": {"ice40": [perf.bram_blocks("ice40"), old["bram_ice40"]],
                                          "ecp5": [perf.bram_blocks("ecp5"), old["bram_ecp5"]]}})
-            print(rows[-1]["model"], family, rows[-1]["identical"], flush=True)
+            budget = 20000 if name == "CNV_1W1A" else 5000
+            now = lowbit.compile(net, lut_budget=budget, family=family).folding
+            rows[-1]["auto_now"] = [[lf.pe, lf.simd, lf.operand_register] for lf in now.layers]
+            rows[-1]["auto_unchanged"] = rows[-1]["auto_now"] == [list(f) for f in old["folding"]]
+            print(rows[-1]["model"], family, rows[-1]["identical"], rows[-1]["auto_unchanged"],
+                  flush=True)
     write_result("verilog_identity", {"all_identical": all(r["identical"] for r in rows),
+                                      "auto_unchanged": all(r["auto_unchanged"] for r in rows),
                                       "runs": rows})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 
-from .pipeline import register
+from .pipeline import TreeStages
 
 __all__ = ["adder_tree", "adder_levels"]
 
@@ -30,27 +30,16 @@ def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,
     # registers spread over the levels; more stages than levels stack at the end (a unit whose
     # constant weights dropped zero terms keeps the pipeline depth its folding states)
     cuts = sorted(min(round((k + 1) * levels / (stages + 1)), levels) for k in range(stages))
-    counter = [0]
-
-    def wire(value: Value) -> Signal:
-        counter[0] += 1
-        s = Signal(value.shape(), name=f"{name}_{counter[0]}")
-        m.d.comb += s.eq(value)
-        return s
-
-    def cut(level: int, values: list) -> list:
-        for _ in range(cuts.count(level)):
-            values = register(m, values, en, domain, name, counter)
-        return values
+    tree = TreeStages(m, cuts, en, domain, name)
 
     values = [_signed(Value.cast(t)) for t in terms] or [Const(0, signed(1))]
-    values = cut(0, values)
+    values = tree.cut(0, values)
     level = 1
     while len(values) > 1:
-        nxt = [wire(values[k] + values[k + 1]) for k in range(0, len(values) - 1, 2)]
+        nxt = [tree.wire(values[k] + values[k + 1]) for k in range(0, len(values) - 1, 2)]
         if len(values) % 2:
             nxt.append(values[-1])
-        values = cut(level, nxt)
+        values = tree.cut(level, nxt)
         level += 1
     out = Signal(signed(len(values[0])), name=f"{name}_out")
     m.d.comb += out.eq(values[0])

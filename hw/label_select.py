@@ -52,14 +52,18 @@ class LabelSelect(wiring.Component):
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        # within the beat: first maximum wins
+        # within the beat: first maximum wins; each step's maximum is its own wire, so the
+        # chain stays linear (an expression used twice per step would double at every lane)
         lane_best = self.i.payload[:self.value_bits].as_signed()
         lane_index = Const(0, self.index_bits)
         for k in range(1, self.lanes):
             value = self.i.payload[k * self.value_bits:(k + 1) * self.value_bits].as_signed()
             better = value > lane_best
-            lane_best = Mux(better, value, lane_best)
-            lane_index = Mux(better, k, lane_index)
+            step_best = Signal(signed(self.value_bits), name=f"lane_best_{k}")
+            step_index = Signal(self.index_bits, name=f"lane_index_{k}")
+            m.d.comb += [step_best.eq(Mux(better, value, lane_best)),
+                         step_index.eq(Mux(better, k, lane_index))]
+            lane_best, lane_index = step_best, step_index
         candidate = Signal(self.index_bits)
         m.d.comb += candidate.eq(beat * self.lanes + lane_index)
         take = Signal()

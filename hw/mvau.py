@@ -113,6 +113,10 @@ class MVAU(wiring.Component):
         Bits per output accumulator lane (without thresholds).
     stages : int
         Pipeline registers in the adder tree.
+    input_bram : bool
+        Keep the two input banks in one block RAM (needs a dense schedule).
+    lut_weights : bool
+        Keep a weight ROM of more than two words in logic instead of block RAM.
 
     Members
     -------
@@ -123,7 +127,7 @@ class MVAU(wiring.Component):
     def __init__(self, weights, *, engine: str, pe: int, simd: int, in_bits: int, in_width: int,
                  in_scale: int, in_offset: int, schedule, thresholds=None, direction=None,
                  out_bits: int = 1, acc_bits: int = 32, stages: int = 0,
-                 input_bram: bool = False):
+                 input_bram: bool = False, lut_weights: bool = False):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -154,6 +158,7 @@ class MVAU(wiring.Component):
         if input_bram and (in_width != simd * in_bits or not schedule.dense):
             raise ValueError("input_bram needs in_width == simd · in_bits and a dense schedule")
         self.input_bram = input_bram
+        self.lut_weights = lut_weights
         if len(schedule.steps) != self.neuron_fold:
             raise ValueError(f"schedule has {len(schedule.steps)} neuron folds, not "
                              f"{self.neuron_fold}")
@@ -367,7 +372,7 @@ class MVAU(wiring.Component):
             m.d.comb += [read.addr.eq(inputs.address(rbank, sf)), read.en.eq(~stall)]
 
         # -- stage B: the ROM word; read the input lanes -------------------------------------------
-        word = weight_rom(m, words, fields["width"], step, ~stall)
+        word = weight_rom(m, words, fields["width"], step, ~stall, lut=self.lut_weights)
         with m.If(~stall):
             m.d.sync += [valid_b.eq(go), bank_b.eq(rbank)]
 

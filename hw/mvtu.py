@@ -67,6 +67,9 @@ class MVTU(wiring.Component):
         One more register behind the operands (input word and weight word), so a block RAM's
         slow clock-to-output (5.8 ns on ECP5) does not share a cycle with the XNOR and the
         popcount's first level: one cycle more latency, the same II.
+    lut_weights : bool
+        Keep a weight ROM of more than two words in logic instead of block RAM (the same
+        timing: its address is registered).
 
     Members
     -------
@@ -96,7 +99,8 @@ class MVTU(wiring.Component):
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
                  greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",
-                 input_bram: bool = False, operand_register: bool = False):
+                 input_bram: bool = False, operand_register: bool = False,
+                 lut_weights: bool = False):
         weights = np.asarray(weights, dtype=bool)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -118,6 +122,7 @@ class MVTU(wiring.Component):
         self.popcount_style = popcount_style
         self.input_bram = input_bram
         self.operand_register = operand_register
+        self.lut_weights = lut_weights
         self.acc_bits = accumulator_bits(mw)
         if thresholds is None:
             self.thresholds = None
@@ -193,7 +198,7 @@ class MVTU(wiring.Component):
             x = Signal(simd, reset_less=True)
             with m.If(~stall):
                 m.d.sync += x.eq(Mux(rbank, banks[1], banks[0]).word_select(sf, simd))
-        w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall)
+        w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall, lut=self.lut_weights)
 
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
         if self.operand_register:

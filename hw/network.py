@@ -94,7 +94,8 @@ class NetworkTop(wiring.Component):
                             thresholds=t, greater_equal=ge, popcount_stages=lp.tree_stages,
                             popcount_style=POPCOUNT_STYLE[self.family],
                             input_bram=lp.input_storage == "bram",
-                            operand_register=lp.operand_register)
+                            operand_register=lp.operand_register,
+                            lut_weights=lp.weight_storage == "lut")
             else:
                 scale, offset = MVAU.lane_value(layer.in_values)
                 unit = MVAU(layer.weights, engine=lp.engine, pe=f.pe, simd=f.simd,
@@ -104,7 +105,8 @@ class NetworkTop(wiring.Component):
                             direction=None if act is None else act.direction,
                             out_bits=lp.lane_bits, acc_bits=lp.lane_bits,
                             stages=lp.tree_stages,
-                            input_bram=lp.input_storage == "bram")
+                            input_bram=lp.input_storage == "bram",
+                            lut_weights=lp.weight_storage == "lut")
             m.submodules[name] = unit
             out = unit
             if window is not None:

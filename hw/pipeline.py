@@ -1,11 +1,12 @@
-"""Pipeline primitives shared by the units: registers that hold while stalled, control flags
-carried alongside a datapath, per-channel accumulators and the output beat register."""
+"""Pipeline primitives shared by the units: registers that hold while stalled, the stages of
+a tree, control flags carried alongside a datapath, per-channel accumulators and the output
+beat register."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, Value
 
-__all__ = ["register", "delayed", "accumulate", "output_beat"]
+__all__ = ["register", "TreeStages", "delayed", "accumulate", "output_beat"]
 
 
 def register(m: Module, values: list, en: Value, domain: str, name: str,
@@ -20,6 +21,29 @@ def register(m: Module, values: list, en: Value, domain: str, name: str,
             m.d[domain] += r.eq(v)
         regs.append(r)
     return regs
+
+
+class TreeStages:
+    """The wires and pipeline registers of one tree (adder or popcount): each node a named wire
+    (``<name>_<n>``), registers (``<name>_r<n>``) after the levels listed in ``cuts`` (a level
+    listed twice gets two), numbered by one counter."""
+
+    def __init__(self, m: Module, cuts: list[int], en: Value, domain: str, name: str):
+        self.m, self.cuts, self.en, self.domain, self.name = m, cuts, en, domain, name
+        self.counter = [0]
+
+    def wire(self, value: Value, shape=None, attrs: dict | None = None) -> Signal:
+        self.counter[0] += 1
+        s = Signal(Value.cast(value).shape() if shape is None else shape,
+                   name=f"{self.name}_{self.counter[0]}", attrs=attrs)
+        self.m.d.comb += s.eq(value)
+        return s
+
+    def cut(self, level: int, values: list) -> list:
+        """``values`` after the registers that follow tree level ``level``."""
+        for _ in range(self.cuts.count(level)):
+            values = register(self.m, values, self.en, self.domain, self.name, self.counter)
+        return values
 
 
 def delayed(m: Module, flags, en: Value, suffix: str) -> list:

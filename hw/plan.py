@@ -36,7 +36,8 @@ __all__ = ["LayerFolding", "Folding", "LayerPlan", "NetworkPlan", "plan_network"
 class LayerFolding:
     """PE (output channels per cycle), SIMD (input lanes per cycle), pipeline stages in the
     popcount or adder tree, whether zero weights are skipped (layers with zero weights), and
-    whether an XNOR layer registers its block-RAM operands once more."""
+    whether an XNOR layer registers its block-RAM operands once more, and whether a weight
+    ROM of more than two words is kept in logic (LUTs) instead of block RAM."""
 
     name: str
     pe: int
@@ -44,6 +45,7 @@ class LayerFolding:
     tree_stages: int | None = None  # None: default_tree_stages(simd)
     zero_skip: bool | None = None  # None: skip zeros (a compacted schedule)
     operand_register: bool | None = None  # XNOR layers: register block-RAM operands once more
+    lut_weights: bool | None = None  # weight ROM in LUTs, not block RAM (lowbit.hw.weights)
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
             out_width=f.pe * lane_bits, out_beats=out_positions * nf,
             input_storage=InputBanks.storage(unit_width, f.simd, layer.in_values.bits,
                                              layer.in_features, schedule.dense),
-            weight_storage=weight_storage(schedule.cycles),
+            weight_storage=weight_storage(schedule.cycles, bool(f.lut_weights)),
         )
         layers.append(plan)
         width, beats, elem_bits = plan.out_width, plan.out_beats, lane_bits

@@ -16,9 +16,11 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipeline import register
+from .pipeline import TreeStages, register
 
 __all__ = ["Popcount", "popcount_tree", "popcount_levels", "STYLES"]
+
+KEEP = {"keep": 1}  # each full adder and pairwise sum stays its own group of LUTs
 
 
 def popcount_levels(width: int) -> int:
@@ -56,7 +58,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     cuts = sorted(min(max(c, 0), levels - 1) for c in cuts)
     while len(cuts) < stages:  # more stages than distinct positions: stack them at the end
         cuts.append(levels - 1)
-    counter = [0]
+    tree = TreeStages(m, cuts, en, domain, name)
     source = Signal(width, name=f"{name}_in")  # slice a signal, not a compound expression
     m.d.comb += source.eq(bits)
     bits = source
@@ -70,7 +72,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
                 part = Signal(range(min(32, width - k0) + 1), name=f"{name}_g{g}")
                 m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + 32, width))))
                 parts.append(part)
-            parts = register(m, parts, en, domain, f"{name}_g", counter)
+            parts = register(m, parts, en, domain, f"{name}_g", tree.counter)
             total = Signal(range(width + 1), name=f"{name}_sum")
             m.d.comb += total.eq(sum(parts))
             stages -= 1
@@ -84,34 +86,23 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
             total = r
         return total
 
-    def wire(value: Value, w: int) -> Signal:
-        counter[0] += 1
-        s = Signal(w, name=f"{name}_{counter[0]}", attrs={"keep": 1})
-        m.d.comb += s.eq(value)
-        return s
-
-    def cut(level: int, values: list) -> list:
-        for _ in range(cuts.count(level)):
-            values = register(m, values, en, domain, name, counter)
-        return values
-
     values = []
     for k in range(0, width - width % 3, 3):
         a, b, c = bits[k], bits[k + 1], bits[k + 2]
-        values.append(wire(Cat(a ^ b ^ c, (a & b) | (a & c) | (b & c)), 2))
+        values.append(tree.wire(Cat(a ^ b ^ c, (a & b) | (a & c) | (b & c)), 2, KEEP))
     values += [bits[k] for k in range(width - width % 3, width)]
     if not values:
         values = [Value.cast(0)]
-    values = cut(0, values)
+    values = tree.cut(0, values)
     level = 1
     while len(values) > 1:
         nxt = []
         for k in range(0, len(values) - 1, 2):
             a, b = values[k], values[k + 1]
-            nxt.append(wire(a + b, max(len(a), len(b)) + 1))
+            nxt.append(tree.wire(a + b, max(len(a), len(b)) + 1, KEEP))
         if len(values) % 2:
             nxt.append(values[-1])
-        values = cut(level, nxt)
+        values = tree.cut(level, nxt)
         level += 1
     return values[0]
 

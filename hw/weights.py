@@ -5,10 +5,12 @@ block-RAM read), so the choice never changes the cycle model.
 
 - ``constants`` (one word): the weights are wires; an XNOR with a constant is a wire or an
   inverter and vanishes into the popcount's first level.
-- ``lut`` (two words): each weight bit is a logic function of the registered address bit, so
-  the ROM, the XNOR and the popcount's first full adder fit together in the same 4-input LUTs
-  (address bit plus three activation bits). With more address bits they no longer fit and a
-  LUT ROM would cost a LUT per synapse, more than block RAM plus the XNOR.
+- ``lut`` (two words, or any number when the folding asks for ``lut_weights``): each weight
+  bit is a logic function of the registered address. With one address bit the ROM, the XNOR
+  and the popcount's first full adder fit together in the same 4-input LUTs (address bit plus
+  three activation bits). With more address bits they no longer fit and a LUT ROM costs about
+  1.3 LUT4 per stored bit per 16 words: more logic than block RAM plus the XNOR, but no blocks,
+  which is the better trade for a wide, shallow ROM (16 words × 2,304 bits take 64 DP16KD).
 - ``bram`` (more words): an ``amaranth.lib.memory.Memory`` with a synchronous read port, marked
   for block RAM (yosys would otherwise build a ROM of 64 words or fewer from LUTs, which for a
   wide word costs far more than the blocks).
@@ -24,19 +26,21 @@ __all__ = ["LUT_ROM_MAX_WORDS", "weight_storage", "weight_rom"]
 LUT_ROM_MAX_WORDS = 2
 
 
-def weight_storage(words: int) -> str:
-    """``constants`` (one word), ``lut`` (two, fused with the first adder level) or ``bram``."""
+def weight_storage(words: int, lut: bool = False) -> str:
+    """``constants`` (one word), ``lut`` (two, fused with the first adder level, or any number
+    with ``lut``) or ``bram``."""
     if words == 1:
         return "constants"
-    if words <= LUT_ROM_MAX_WORDS:
+    if words <= LUT_ROM_MAX_WORDS or lut:
         return "lut"
     return "bram"
 
 
 def weight_rom(m: Module, words: list[int], width: int, addr: Value, en: Value,
-               name: str = "weights") -> Value:
-    """The word at ``addr`` one cycle later (while ``en``); ``words`` are ``width``-bit ints."""
-    kind = weight_storage(len(words))
+               name: str = "weights", lut: bool = False) -> Value:
+    """The word at ``addr`` one cycle later (while ``en``); ``words`` are ``width``-bit ints;
+    ``lut`` keeps more than two words in logic instead of block RAM."""
+    kind = weight_storage(len(words), lut)
     if kind == "constants":
         return Const(words[0], width)
     if kind == "lut":

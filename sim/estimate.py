@@ -15,23 +15,33 @@ from lowbit.hw.banks import InputBanks
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.mvtu import MVTU
 from lowbit.hw.plan import LayerPlan
-from lowbit.hw.weights import weight_storage
+from lowbit.hw.weights import LUT_ROM_MAX_WORDS, weight_storage
 from lowbit.hw.window import WindowGenerator
 from lowbit.sw.ir import MatVec
 
 __all__ = ["BRAM", "unit_luts", "unit_ffs", "layer_luts", "layer_ffs", "layer_bram_blocks",
            "ram_blocks", "weight_rom_shape"]
 
-# block RAM geometry: (bits per block, widest port, depth at the widest port)
-BRAM = {"ice40": (4096, 16, 256), "ecp5": (18432, 36, 512)}
+# block RAM port shapes per family, ``(depth, width, lane)``: ``lane`` is the write-enable
+# granularity in bits (SB_RAM40_4K masks single bits at 256 × 16; DP16KD enables 9-bit bytes
+# at 18 and 36 bits wide, the latter as PDPW16KD)
+BRAM = {"ice40": ((256, 16, 1), (512, 8, 8), (1024, 4, 4), (2048, 2, 2)),
+        "ecp5": ((512, 36, 9), (1024, 18, 9), (2048, 9, 9), (4096, 4, 4), (8192, 2, 2),
+                 (16384, 1, 1))}
 
 
-def ram_blocks(depth: int, width: int, family: str) -> int:
-    """Blocks of ``family`` a memory of ``depth`` words × ``width`` bits takes."""
-    bits, widest, shallow = BRAM[family]
-    rows = max(shallow, 1 << (depth - 1).bit_length())
-    port = max(1, min(widest, bits // rows))
-    return -(-width // port) * -(-rows * port // bits)
+def ram_blocks(depth: int, width: int, family: str, writable: bool = False) -> int:
+    """Blocks of ``family`` a memory of ``depth`` words × ``width`` bits takes, as yosys's
+    ``memory_libmap`` maps it. In the best port shape ``(d, w)``, the memory is cut into
+    ``ceil(depth / d)`` chunks of ``d`` words whose bits are packed side by side, ``w`` to a
+    block (a 36,864 × 16 ROM takes 32 DP16KD, not 64). A written memory packs whole write
+    lanes only (a 9,216 × 4 RAM takes 3 DP16KD, its 4-bit chunks one 9-bit lane each)."""
+    def blocks(d: int, w: int, lane: int) -> int:
+        chunks = -(-depth // d)
+        if not writable:
+            return -(-chunks * width // w)
+        return -(-chunks * -(-width // lane) // (w // lane))
+    return min(blocks(*shape) for shape in BRAM[family])
 
 
 def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
@@ -51,13 +61,14 @@ def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
     """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
     block RAM, and a window generator's frame banks when marked for block RAM."""
     words, width = weight_rom_shape(lp)
-    total = ram_blocks(words, width, family) if weight_storage(words) == "bram" and width else 0
+    total = ram_blocks(words, width, family) if lp.weight_storage == "bram" and width else 0
     if lp.input_storage == "bram":
-        total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family)
+        total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family,
+                            writable=True)
     if lp.layer.window is not None:
         ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits)
         if ram is not None:
-            total += ram_blocks(*ram, family)
+            total += ram_blocks(*ram, family, writable=True)
     return total
 
 
@@ -71,7 +82,7 @@ def _table_luts(entries: int, width: int) -> float:
 
 
 def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
-              input_bram: bool = False) -> int:
+              input_bram: bool = False, storage: str | None = None) -> int:
     """The resource estimate for one unit in iCE40 LUT4s, calibrated against yosys.
 
     XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
@@ -87,12 +98,13 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     nf, sf = mh // pe, mw // simd
     in_bits = layer.in_values.bits
     count = mw.bit_length()
-    storage = weight_storage(cycles)
+    storage = storage or weight_storage(cycles)
+    fused = storage == "constants" or (storage == "lut" and cycles <= LUT_ROM_MAX_WORDS)
     act = layer.activation
     levels = 1 if act is None else act.levels
     if engine == "xnor":
         acc = count
-        per_pe = simd * (2.3 if storage == "bram" else 1.6)
+        per_pe = simd * (1.6 if fused else 2.3)
     else:
         wbits = layer.weight_bits
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
@@ -164,8 +176,17 @@ def _window_ffs(lp: LayerPlan) -> int:
 
 def layer_luts(lp: LayerPlan) -> int:
     """Estimated LUT4s of the layer: its unit, window generator and pool."""
-    return unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
-                     lp.input_storage == "bram") + _window_luts(lp)
+    return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
+                      lp.input_storage == "bram", lp.weight_storage)
+            + _rom_luts(lp) + _window_luts(lp))
+
+
+def _rom_luts(lp: LayerPlan) -> int:
+    """A weight ROM of more than two words kept in logic: a table of the bits it stores."""
+    words, bits = weight_rom_shape(lp)
+    if lp.weight_storage != "lut" or words <= LUT_ROM_MAX_WORDS:
+        return 0
+    return int(round(_table_luts(words, bits)))
 
 
 def layer_ffs(lp: LayerPlan) -> int:

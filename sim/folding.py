@@ -1,9 +1,10 @@
 """Folding files: the JSON that ``lowbit compile`` writes as ``folding.json`` and takes back.
 
 ``{"layers": [{"name": …, "pe": …, "simd": …, "tree_stages": …, "zero_skip": …,
-"operand_register": …}, …], "label_select": false}``: ``pe`` and ``simd`` are required, the
-rest optional (``popcount_stages`` is read as the older name of ``tree_stages``). Every value is
-checked; unknown keys and non-boolean switches are refused, naming the entry.
+"operand_register": …, "lut_weights": …}, …], "label_select": false}``: ``pe`` and ``simd``
+are required, the rest optional (``popcount_stages`` is read as the older name of
+``tree_stages``). Every value is checked; unknown keys and non-boolean switches are refused,
+naming the entry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from lowbit.errors import FoldingError
 __all__ = ["load_folding", "parse_folding", "MAX_FOLDING_BYTES"]
 
 MAX_FOLDING_BYTES = 1 << 20  # a folding file is a few hundred bytes per layer
-KEYS = {"name", "pe", "simd", "tree_stages", "popcount_stages", "zero_skip", "operand_register"}
+KEYS = {"name", "pe", "simd", "tree_stages", "popcount_stages", "zero_skip", "operand_register",
+        "lut_weights"}
 
 
 def load_folding(path: str | os.PathLike, net: Network) -> Folding:
@@ -73,6 +75,7 @@ def parse_folding(data, net: Network, source: str = "folding") -> Folding:
             tree_stages=None if stages is None else _whole(stages, "tree_stages", fail, k),
             zero_skip=_switch(entry, "zero_skip", fail, k),
             operand_register=_switch(entry, "operand_register", fail, k),
+            lut_weights=_switch(entry, "lut_weights", fail, k),
         ))
     label_select = data.get("label_select", False)
     if not isinstance(label_select, bool):

@@ -156,3 +156,29 @@ def test_ecp5_auto_folding_registers_block_ram_operands_only(net):
             seen.add(slow)
         assert not any(f.operand_register for f in auto_folding(net, lut_budget=budget).layers)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("model,pairs", [
+    ("binary", [(1, 1), (2, 12), (3, 1)]),
+    ("ternary", [(2, 2), (1, 4), (2, 1)]),
+])
+def test_weights_in_luts_change_no_output_and_no_cycle(model, pairs):
+    from lowbit.sw.synthetic import quant_mlp
+
+    if model == "binary":
+        net = import_model(binary_mlp(SIZES, seed=3))
+    else:
+        net = import_model(quant_mlp((16, 8, 8, 4), weights="ternary", act_bits=2,
+                                     sparsity=0.5, seed=4))
+    x = np.random.default_rng(17).random((8, net.layers[0].in_features), dtype=np.float32)
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, lut_weights=True)
+                            for layer, (pe, simd) in zip(net.layers, pairs)))
+    y, _, result, perf = run_rtl(net, folding, x)
+    assert {lp.weight_storage for lp in perf.layers} == {"lut"}
+    assert perf.bram_blocks("ice40") == 0
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+    in_bram = analyze(net, _folding(net, pairs))
+    assert (perf.ii_cycles, perf.latency_cycles) == (in_bram.ii_cycles, in_bram.latency_cycles)
+    assert "bram" in {lp.weight_storage for lp in in_bram.layers}

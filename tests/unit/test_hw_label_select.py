@@ -8,7 +8,7 @@ from lowbit.hw.label_select import LabelSelect
 from streams import pack, stream_through
 
 
-@pytest.mark.parametrize("count,lanes", [(10, 1), (10, 5), (12, 4), (7, 7)])
+@pytest.mark.parametrize("count,lanes", [(10, 1), (10, 5), (12, 4), (7, 7), (32, 16)])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.3, 0.6)], ids=["free", "stalled"])
 def test_label_select_is_numpy_argmax_with_first_maximum(count, lanes, stalls):
     bits = 6
@@ -25,6 +25,16 @@ def test_label_select_is_numpy_argmax_with_first_maximum(count, lanes, stalls):
         per = count // lanes
         assert t_out == [t_in[(k + 1) * per - 1] + LabelSelect.LATENCY
                          for k in range(len(frames))]
+
+
+def test_the_comparison_chain_grows_linearly_with_the_lanes():
+    # each lane's running maximum is a wire: with an expression used twice per lane the
+    # Verilog doubled per lane (17 MB at 16 lanes, found by bench/fuzz_rtl.py)
+    from amaranth.back import verilog
+
+    size = {lanes: len(verilog.convert(LabelSelect(lanes, lanes, 8), name="t"))
+            for lanes in (8, 32)}
+    assert size[32] < 4 * size[8]
 
 
 def test_label_select_rejects_bad_lanes():

@@ -9,7 +9,7 @@ from lowbit.hw.banks import InputBanks
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.schedule import layer_schedule
 from lowbit.sw.ir import MatVec, ValueSet, WeightKind, signed_bits
-from streams import beats_of, stream_through, unpack
+from streams import beats_of, memories, stream_through, unpack
 
 KIND = {"addsub": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "shift": WeightKind.POW2,
         "multiply": WeightKind.INT}
@@ -35,7 +35,9 @@ def _model(w, index, scale, offset, thresholds, direction):
 
 CASES = [
     # engine, mh, mw, pe, simd, in_bits, bipolar input, stages, thresholds (levels), zero_skip
+    # [, lut weights]
     ("addsub", 6, 12, 2, 4, 2, False, 1, 1, True),
+    ("ternary", 8, 16, 2, 4, 2, False, 0, 3, True, True),  # a zero-skip ROM in logic
     ("addsub", 4, 8, 4, 8, 1, True, 0, None, True),  # bipolar input, constants, accumulators
     ("ternary", 8, 16, 2, 4, 2, False, 0, 3, True),  # zero-skip schedule
     ("ternary", 8, 16, 2, 4, 2, False, 2, 3, False),  # the same, dense
@@ -47,10 +49,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}x{c[4]}-{c[9]}"
-                                             for c in CASES])
+                                             + ("-lut" if c[10:] else "") for c in CASES])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.35, 0.5)], ids=["free", "stalled"])
 def test_mvau_equals_its_model_and_its_timing(case, stalls):
-    engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip = case
+    engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip = case[:10]
+    lut = bool(case[10:])
     rng = np.random.default_rng(mh * mw + pe)
     w = _weights(engine, (mh, mw), rng)
     values = ValueSet((-1, 1)) if bipolar else ValueSet(tuple(range(-1, (1 << in_bits) - 1)))
@@ -69,7 +72,8 @@ def test_mvau_equals_its_model_and_its_timing(case, stalls):
     dut = MVAU(w, engine=engine, pe=pe, simd=simd, in_bits=in_bits, in_width=in_width,
                in_scale=scale, in_offset=offset, schedule=schedule, thresholds=thresholds,
                direction=direction, out_bits=out_bits, acc_bits=acc_bits, stages=stages,
-               input_bram=bram)
+               input_bram=bram, lut_weights=lut)
+    assert (memories(dut).get("weights") is None) == (lut or schedule.cycles <= 2)
     frames = [rng.integers(0, len(values.levels), mw) for _ in range(4)]
     beats = [b for f in frames for b in beats_of(f, in_bits, simd)]
     nf = mh // pe

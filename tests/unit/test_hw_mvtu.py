@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from lowbit.hw.banks import InputBanks
 from lowbit.hw.mvtu import MVTU
-from streams import beats_of, stream_through, unpack
+from streams import beats_of, memories, stream_through, unpack
 
 
 def _model(weights, thresholds, ge, frame):
@@ -17,8 +17,9 @@ def _model(weights, thresholds, ge, frame):
 
 
 CASES = [
-    # mh, mw, pe, simd, in_width, stages, thresholds?, operand register
+    # mh, mw, pe, simd, in_width, stages, thresholds?, operand register[, lut weights]
     (8, 12, 2, 4, 3, 1, True, False),
+    (8, 12, 2, 4, 3, 1, True, False, True),  # a 12-word weight ROM in logic
     (6, 10, 6, 10, 10, 0, True, False),   # one ROM word: constant weights
     (4, 9, 1, 1, 9, 0, True, True),       # fully folded
     (5, 16, 5, 8, 4, 2, False, False),    # accumulator output
@@ -27,10 +28,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[str(c[:6]) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[str(c[:6]) + ("-lut" if c[8:] else "")
+                                              for c in CASES])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.4, 0.5)], ids=["free", "stalled"])
 def test_mvtu_equals_its_model_and_its_timing(case, stalls):
-    mh, mw, pe, simd, in_width, stages, with_thresholds, operand = case
+    mh, mw, pe, simd, in_width, stages, with_thresholds, operand = case[:8]
+    lut = bool(case[8:])
     rng = np.random.default_rng(sum(case[:6]))
     weights = rng.random((mh, mw)) < 0.5
     thresholds = rng.integers(-1, mw + 2, mh) if with_thresholds else None
@@ -38,7 +41,9 @@ def test_mvtu_equals_its_model_and_its_timing(case, stalls):
     bram = InputBanks.storage(in_width, simd, 1, mw) == "bram"
     dut = MVTU(weights, pe=pe, simd=simd, in_width=in_width, thresholds=thresholds,
                greater_equal=ge, popcount_stages=stages, input_bram=bram,
-               operand_register=operand)
+               operand_register=operand, lut_weights=lut)
+    words = dut.neuron_fold * dut.synapse_fold
+    assert (memories(dut).get("weights") is None) == (lut or words <= 2)
     frames = [rng.random(mw) < 0.5 for _ in range(5)]
     beats = [b for f in frames for b in beats_of(f.astype(int), 1, in_width)]
     outs, t_in, t_out = stream_through(dut, beats, len(frames) * dut.neuron_fold, seed=3,

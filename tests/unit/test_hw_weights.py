@@ -1,5 +1,5 @@
 """lowbit.hw.weights: the word at an address one cycle later, from constants, a LUT ROM or
-block RAM, chosen by the number of words."""
+block RAM, chosen by the number of words (and by the folding's ``lut_weights``)."""
 
 from __future__ import annotations
 
@@ -14,23 +14,25 @@ from streams import memories, run
 
 
 class Rom(wiring.Component):
-    def __init__(self, words: list[int], width: int):
-        self.words, self.width = words, width
+    def __init__(self, words: list[int], width: int, lut: bool = False):
+        self.words, self.width, self.lut = words, width, lut
         super().__init__({"addr": In(range(max(len(words), 2))), "en": In(1),
                           "o": Out(width)})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.o.eq(weight_rom(m, self.words, self.width, self.addr, self.en))
+        m.d.comb += self.o.eq(weight_rom(m, self.words, self.width, self.addr, self.en,
+                                         lut=self.lut))
         return m
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 17])
-def test_weight_rom_gives_the_addressed_word_one_cycle_later(count):
+@pytest.mark.parametrize("count,lut", [(1, False), (2, False), (3, False), (17, False),
+                                       (3, True), (17, True)])
+def test_weight_rom_gives_the_addressed_word_one_cycle_later(count, lut):
     rng = random.Random(count)
     width = 12
     words = [rng.getrandbits(width) for _ in range(count)]
-    dut = Rom(words, width)
+    dut = Rom(words, width, lut)
     addrs = [rng.randrange(count) for _ in range(40)]
     enables = [rng.random() < 0.7 for _ in addrs]
 
@@ -53,10 +55,11 @@ def test_weight_rom_gives_the_addressed_word_one_cycle_later(count):
     run(dut, bench)
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 64])
-def test_storage_kind_is_the_memory_built(count):
-    dut = Rom(list(range(count)), 8)
+@pytest.mark.parametrize("count,lut", [(1, False), (2, False), (3, False), (64, False),
+                                       (1, True), (64, True)])
+def test_storage_kind_is_the_memory_built(count, lut):
+    dut = Rom(list(range(count)), 8, lut)
     rom = memories(dut).get("weights")
-    assert (weight_storage(count) == "bram") == (rom is not None)
+    assert (weight_storage(count, lut) == "bram") == (rom is not None)
     if rom is not None:
         assert rom.attrs["rom_style"] == "block" and rom.depth == count

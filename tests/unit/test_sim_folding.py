@@ -19,8 +19,8 @@ def net():
 
 
 def test_a_folding_round_trips_through_its_json(net, tmp_path):
-    folding = Folding((LayerFolding("fc0", 2, 8, 1, None, True), LayerFolding("fc1", 5, 4)),
-                      label_select=True)
+    folding = Folding((LayerFolding("fc0", 2, 8, 1, None, True),
+                       LayerFolding("fc1", 5, 4, lut_weights=True)), label_select=True)
     path = tmp_path / "f.json"
     path.write_text(json.dumps(folding.to_json()))
     assert load_folding(path, net) == folding
@@ -38,6 +38,8 @@ def test_the_older_key_popcount_stages_is_read_as_tree_stages(net):
      "label_select must be true or false"),
     ({"layers": [{"pe": 1, "simd": 1, "zero_skip": 1}, {"pe": 1, "simd": 1}]},
      "zero_skip must be true or false"),
+    ({"layers": [{"pe": 1, "simd": 1, "lut_weights": "yes"}, {"pe": 1, "simd": 1}]},
+     "lut_weights must be true or false"),
     ({"layers": [{"pe": 1.5, "simd": 1}, {"pe": 1, "simd": 1}]}, "whole numbers"),
     ({"layers": [{"pe": True, "simd": 1}, {"pe": 1, "simd": 1}]}, "whole numbers"),
     ({"layers": [{"pe": 10 ** 9, "simd": 1}, {"pe": 1, "simd": 1}]}, "out of range"),
