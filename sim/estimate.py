@@ -30,18 +30,27 @@ BRAM = {"ice40": ((256, 16, 1), (512, 8, 8), (1024, 4, 4), (2048, 2, 2)),
                  (16384, 1, 1))}
 
 
+# yosys's cost of one block (techlibs ice40/brams.txt, lattice/brams_16kd.txt)
+BLOCK_COST = {"ice40": 64, "ecp5": 128}
+
+
 def ram_blocks(depth: int, width: int, family: str, writable: bool = False) -> int:
     """Blocks of ``family`` a memory of ``depth`` words × ``width`` bits takes, as yosys's
-    ``memory_libmap`` maps it. In the best port shape ``(d, w)``, the memory is cut into
+    ``memory_libmap`` maps it. In a port shape ``(d, w)`` the memory is cut into
     ``ceil(depth / d)`` chunks of ``d`` words whose bits are packed side by side, ``w`` to a
-    block (a 36,864 × 16 ROM takes 32 DP16KD, not 64). A written memory packs whole write
-    lanes only (a 9,216 × 4 RAM takes 3 DP16KD, its 4-bit chunks one 9-bit lane each)."""
-    def blocks(d: int, w: int, lane: int) -> int:
+    block (a 36,864 × 16 ROM takes 32 DP16KD, not 64); a written memory packs whole write
+    lanes only (a 9,216 × 4 RAM takes 3 DP16KD, its 4-bit chunks one 9-bit lane each). Of the
+    shapes, yosys takes the cheapest: the blocks at their cost plus the multiplexer between
+    chunks, half a unit per chunk bit (fitted to 38 mappings by synth_ice40 and synth_ecp5;
+    a 7,200 × 16 RAM takes 30 SB_RAM40_4K as 15 × 2 of 512 × 8, not 29 of 256 × 16)."""
+    def shape(d: int, w: int, lane: int) -> tuple[float, int]:
         chunks = -(-depth // d)
-        if not writable:
-            return -(-chunks * width // w)
-        return -(-chunks * -(-width // lane) // (w // lane))
-    return min(blocks(*shape) for shape in BRAM[family])
+        if writable:
+            blocks = -(-chunks * -(-width // lane) // (w // lane))
+        else:
+            blocks = -(-chunks * width // w)
+        return BLOCK_COST[family] * blocks + chunks * width / 2, blocks
+    return min(shape(*s) for s in BRAM[family])[1]
 
 
 def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 The memories are built by the units' own helpers (``weight_rom``, ``InputBanks``) and mapped by
 the real ``synth_ice40``/``synth_ecp5``; the shapes are those where packing depth chunks side by
-side, or write lanes, change the count.
+side, write lanes, or the multiplexer between chunks change the count.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from lowbit.sim.estimate import ram_blocks
 
 # (words, width, writable): ROMs as weight_rom builds them, RAMs as InputBanks does
 SHAPES = [(768, 5, False), (4096, 18, False), (1536, 3, False), (200, 40, False),
-          (1024, 6, True), (768, 5, True), (4608, 4, True), (1800, 16, True)]
+          (1024, 6, True), (768, 5, True), (4608, 4, True), (1800, 16, True),
+          (7200, 16, True)]  # iCE40: 30 blocks of 512 × 8, fewer chunks than 29 of 256 × 16
 CELLS = {"ice40": ("synth_ice40 -noflatten", "SB_RAM40_4K"),
          "ecp5": ("synth_ecp5 -noflatten -nowidelut", "DP16KD")}
 
