@@ -30,7 +30,7 @@ from .targets import Target, target
 from .tools import first_run_notice, run_tool
 from .verilog import convert
 
-__all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT"]
+__all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT", "count_cells"]
 
 # the yosys synthesis command per family (ECP5 without wide-LUT muxes: smaller popcounts)
 SYNTH_SCRIPT = {"ice40": "synth_ice40", "ecp5": "synth_ecp5 -nowidelut"}
@@ -135,9 +135,7 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
              progress=progress)
     cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
         "num_cells_by_type"]
-    luts = cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
-    ffs = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
-    carry = cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0)
+    luts, ffs, carry, _ = count_cells(cells)
     if luts > t.luts:
         raise DoesNotFit(_too_big_message(perf, t, luts))
     if progress:
@@ -172,6 +170,17 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
         fmax_mhz=round(min(fmax), 2) if fmax else None, wrapper_ffs=wrapper_ffs,
         seconds=round(time.perf_counter() - start, 1), nextpnr_report=report,
     )
+
+
+def count_cells(cells: dict) -> tuple[int, int, int, int]:
+    """``(LUT4, flip-flops, carry cells, block RAMs)`` of yosys's cells by type, iCE40 or ECP5:
+    on ECP5 a CCU2C carry cell counts as two LUT4 (it is two LUT4 slices), on iCE40 SB_CARRY
+    sits beside its LUT and counts only as a carry cell."""
+    luts = cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    ffs = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
+    carry = cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0)
+    brams = cells.get("SB_RAM40_4K", 0) + cells.get("DP16KD", 0)
+    return luts, ffs, carry, brams
 
 
 def _ltp_depth(text: str) -> int | None:

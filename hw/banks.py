@@ -60,6 +60,11 @@ class InputBanks:
         return 2 * beats if contiguous else 2 << (max(beats, 2) - 1).bit_length()
 
     @staticmethod
+    def bits(beats: int, beat_width: int, frame_width: int, bram: bool) -> int:
+        """Bits the two banks hold as built: the block RAM's words, or two flip-flop frames."""
+        return InputBanks.ram_depth(beats) * beat_width if bram else 2 * frame_width
+
+    @staticmethod
     def storage(in_width: int, simd: int, bits: int, mw: int, dense: bool = True) -> str:
         """Where a unit keeps its banks: ``"bram"`` when its input beat is one SIMD word, its
         lanes read the same synapse fold at each step (no zero-skip schedule) and a frame holds

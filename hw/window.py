@@ -4,19 +4,24 @@
 channels of a pixel innermost, ``in_width`` bits per beat), into the im2col window vectors of a
 :class:`~lowbit.sw.ir.ConvWindow`: for each output position, for each kernel position, the words
 of one input pixel, or padding. It keeps two frame banks in one memory (block RAM when large), so
-the next frame arrives while this one is read; reading starts one cycle after a frame's last
-beat and runs back to back, one window beat per cycle, frame after frame. A padded position
+the next frame arrives while this one is read. A window is read as soon as the input words it
+needs are in (:meth:`WindowGenerator.need_words`: the rows down to its bottom row, and that row
+up to its right column), not when the frame has ended, so a layer starts on its first complete
+window; window beats then follow one per cycle while the data is there. A padded position
 gives the level index of 0; incoming level indices are re-coded on the way out (a bipolar bit
 ``b`` becomes the ternary index ``2b`` when the layer pads).
 
 The generator holds its output when it is not taken (a stalled generator freezes its read
-pipeline), so nothing is lost under back-pressure. Timing: the first window beat of a frame
-leaves :attr:`WindowGenerator.FIRST_BEAT_DELAY` cycles after the frame's last input beat, and
-window beats follow back to back; :mod:`lowbit.sim.timing` composes this with the unit behind.
+pipeline), so nothing is lost under back-pressure. Timing: a window's first beat leaves
+:attr:`WindowGenerator.FIRST_BEAT_DELAY` cycles after the last input word it needs was written
+(or one cycle after the previous window's last beat was taken, whichever is later), and its
+other beats follow back to back while they are taken; :mod:`lowbit.sim.timing` composes this
+with the unit behind.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -45,7 +50,22 @@ class WindowGenerator(wiring.Component):
     o : Out(stream.Signature(elements · out_bits))
     """
 
-    FIRST_BEAT_DELAY = 2  # from a frame's last input beat to its first window beat on ``o``
+    FIRST_BEAT_DELAY = 2  # from the write of a window's last needed word to its first beat
+
+    @staticmethod
+    def need_words(window, pixel_words: int) -> np.ndarray:
+        """Per output position (raster order): how many of the frame's input words (``pixel_words``
+        per pixel) must be written before its window is read: all rows above its bottom row, and
+        that row up to its right column (clipped to the map; 0 or less: none). The last window
+        waits for the whole frame, so its bank is not freed before it was written."""
+        (kh, kw), (sh, sw) = window.kernel, window.stride
+        rows = np.minimum(np.arange(window.out_height) * sh - window.pads[0] + kh - 1,
+                          window.height - 1)
+        cols = np.minimum(np.arange(window.out_width) * sw - window.pads[1] + kw - 1,
+                          window.width - 1)
+        need = ((rows[:, None] * window.width + cols[None, :] + 1) * pixel_words).ravel()
+        need[-1] = window.height * window.width * pixel_words  # the bank is freed only once
+        return need  # the whole frame is in, though a stride may leave its last rows unread
 
     @staticmethod
     def out_beat(window, in_width: int, in_bits: int, out_bits: int) -> tuple[int, int]:
@@ -131,12 +151,27 @@ class WindowGenerator(wiring.Component):
                                 for n in ("addr", "row", "win", "line"))
         pad = Signal()
         m.d.comb += pad.eq((iy < 0) | (iy >= w.height) | (ix < 0) | (ix >= w.width))
+        # the words the current window needs (need_words): row part + column part, each a
+        # register stepped by a constant and clipped at the map's last row / column
+        need0 = self.need_words(w, wp)
+        row_cap, col_cap = (w.height - 1) * width_words, w.width * wp
+        col0 = (min(kw - 1 - left, w.width - 1) + 1) * wp
+        row0 = int(need0[0]) - col0
+        need_row = Signal(word, init=row0)
+        need_col = Signal(word, init=col0)
+        row_next, col_next = need_row + sh * width_words, need_col + sw * wp
+        row_step = Mux(row_next > row_cap, row_cap, row_next)
+        col_step = Mux(col_next > col_cap, col_cap, col_next)
+        here = Signal()  # the window's words are written (or its whole frame is)
+        last = (oy == w.out_height - 1) & (ox == w.out_width - 1)  # needs the whole frame
+        m.d.comb += here.eq(full.bit_select(rbank, 1) | (~last & (inputs.wbank == rbank) &
+                                                        (inputs.widx >= need_row + need_col)))
 
         valid = Signal()  # the output beat register holds a beat
         pad_out = Signal()
         stall = Signal()
         go = Signal()
-        m.d.comb += [stall.eq(valid & ~self.o.ready), go.eq(full.bit_select(rbank, 1) & ~stall)]
+        m.d.comb += [stall.eq(valid & ~self.o.ready), go.eq(here & ~stall)]
         read = memory.read_port(domain="sync")
         offset = Signal(range(max(frame, 2)))
         m.d.comb += offset.eq(Mux(pad, 0, addr.as_unsigned()[:len(offset)]))
@@ -153,18 +188,20 @@ class WindowGenerator(wiring.Component):
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(ky + 1), ix.eq(ix0), iy.eq(iy + 1),
                              row.eq(row + width_words), addr.eq(row + width_words)]
             with m.Elif(ox != w.out_width - 1):  # next window along the row
-                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(ox + 1),
+                m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(ox + 1), need_col.eq(col_step),
                              ix0.eq(ix0 + sw), ix.eq(ix0 + sw), iy.eq(iy0),
                              win.eq(win + sw * wp), row.eq(win + sw * wp),
                              addr.eq(win + sw * wp)]
             with m.Elif(oy != w.out_height - 1):  # next row of windows
                 step = sh * width_words
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(oy + 1),
+                             need_row.eq(row_step), need_col.eq(col0),
                              ix0.eq(-left), ix.eq(-left), iy0.eq(iy0 + sh), iy.eq(iy0 + sh),
                              line.eq(line + step), win.eq(line + step), row.eq(line + step),
                              addr.eq(line + step)]
             with m.Else():  # the frame's last window beat: free its bank, start over
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0),
+                             need_row.eq(row0), need_col.eq(col0),
                              ix0.eq(-left), ix.eq(-left), iy0.eq(-top), iy.eq(-top),
                              line.eq(first), win.eq(first), row.eq(first), addr.eq(first),
                              rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]

@@ -103,6 +103,7 @@ def perf_rows(perf) -> list[dict]:
         "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
         "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
         "est_luts": lp.estimated_luts, "inputs": lp.input_storage,
+        "buffer_bits": lp.window_storage_bits + lp.pool_storage_bits + lp.bank_storage_bits,
     } for lp in perf.layers]
 
 
@@ -111,7 +112,8 @@ PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("
                 ("positions", "positions"), ("cycles", "compute cycles/frame"),
                 ("zeros", "w=0"), ("saved", "cycles saved"),
                 ("II", "II"), ("out_cycle", "last out cycle"), ("weights", "weights"),
-                ("inputs", "input banks"), ("mem_bits", "weight bits"),
+                ("inputs", "input banks"), ("buffer_bits", "buffer bits"),
+                ("mem_bits", "weight bits"),
                 ("est_luts", "est. LUTs")]
 
 

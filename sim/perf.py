@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from lowbit.hw.banks import InputBanks
 from lowbit.hw.plan import Folding, NetworkPlan, plan_network, zero_fraction
 from lowbit.hw.pool import MaxPoolUnit
 from lowbit.hw.window import WindowGenerator
@@ -59,6 +60,7 @@ class LayerPerf:
     frame_cycles: int = 0  # cycles per frame when this layer paces: positions × max(beats, steps)
     window_storage_bits: int = 0  # the window generator's two frame banks
     pool_storage_bits: int = 0  # the max pool's row of partial maxima
+    bank_storage_bits: int = 0  # the unit's two input banks (a window each for a convolution)
     pool: int = 0  # max-pool kernel after the thresholds (0: none)
     out_beats: int = 0  # output beats per frame
 
@@ -139,6 +141,9 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             window_storage_bits=(0 if layer.window is None
                                  else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits)),
             pool_storage_bits=pool_bits,
+            bank_storage_bits=InputBanks.bits(lp.window_beats, lp.unit_width,
+                                              layer.in_features * layer.in_values.bits,
+                                              lp.input_storage == "bram"),
             pool=0 if layer.pool is None else layer.pool.kernel,
             out_beats=lp.out_beats,
         ))

@@ -18,10 +18,14 @@ Every number below is a fact one unit states about itself (:mod:`lowbit.hw`):
   tree stages;
 - two input banks let the next frame arrive during the computation, so a dense layer's
   initiation interval is ``max(IB, T)`` with ``IB`` input beats and ``T`` steps per frame;
-- a convolution's window generator (:class:`~lowbit.hw.window.WindowGenerator`) sends the first
-  window beat of a frame ``FIRST_BEAT_DELAY`` cycles after the frame's last beat, then window
-  beats back to back, held while the unit's banks are full. With ``IB`` beats and ``T`` steps
-  per window, window ``k`` starts at ``s0 + IB + k·max(IB, T)``;
+- a convolution's window generator (:class:`~lowbit.hw.window.WindowGenerator`) reads window
+  ``k`` once the input words it needs are written (``need_words``): its first beat enters the
+  unit ``FIRST_BEAT_DELAY`` cycles after the last of them was written, and not before the
+  previous window's beats are in and the unit has a free bank (two banks: window ``k − 2``'s
+  last step issued). Its beats follow one per cycle. The unit starts window ``k`` when its last
+  beat was written (``READ_DELAY``) and window ``k − 1``'s ``T`` steps are done. This is a
+  max-plus recurrence over the windows, driven by the upstream layer's output beat times, so a
+  layer starts on its first complete window rather than on its input frame's end;
 - a max-pool stage (:class:`~lowbit.hw.pool.MaxPoolUnit`) emits a pooled beat ``LATENCY``
   cycle after the unit's beat that completes it; a label-select stage
   (:class:`~lowbit.hw.label_select.LabelSelect`) its index ``LATENCY`` cycle after the last
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from lowbit.hw.banks import InputBanks
 from lowbit.hw.label_select import LabelSelect
 from lowbit.hw.mvau import MVAU
@@ -74,41 +79,58 @@ def pipeline_depth(lp: LayerPlan) -> int:
     return MVAU.PIPELINE_DEPTH
 
 
-def layer_timing(lp: LayerPlan, last_in: int) -> LayerTiming:
-    """The layer's timing when its input frame's last beat arrives in cycle ``last_in``."""
-    steps = lp.schedule.steps
-    cycles = lp.schedule.cycles
+def window_starts(lp: LayerPlan, arrivals: np.ndarray) -> np.ndarray:
+    """Cycle of the first compute step of each window of frame 0, when the layer's input beat
+    ``n`` is written in cycle ``arrivals[n]`` (nothing downstream stalls in frame 0)."""
+    w = lp.layer.window
+    need = WindowGenerator.need_words(w, w.channels * lp.in_elem_bits // lp.in_width)
+    wb, cycles = lp.window_beats, lp.schedule.cycles
+    starts = np.empty(len(need), dtype=np.int64)
+    taken = -1  # cycle the previous window's last beat entered the unit
+    for k, n in enumerate(need):
+        here = int(arrivals[n - 1]) + 1 if n > 0 else 0  # its words are written
+        issue = max(taken, here)  # its first beat leaves the generator's read port
+        enter = issue + WindowGenerator.FIRST_BEAT_DELAY - 1
+        if k >= 2:  # the unit's bank of window k − 2 is free after its last step
+            enter = max(enter, int(starts[k - 2]) + cycles)
+        taken = enter + wb - 1
+        starts[k] = taken + InputBanks.READ_DELAY
+        if k >= 1:
+            starts[k] = max(starts[k], starts[k - 1] + cycles)
+    return starts
+
+
+def layer_timing(lp: LayerPlan, arrivals: np.ndarray) -> tuple[LayerTiming, np.ndarray]:
+    """The layer's timing when its input beat ``n`` of frame 0 arrives in cycle
+    ``arrivals[n]``, and the cycles of its output beats of frame 0 (in stream order)."""
     tail = pipeline_depth(lp) + lp.tree_stages  # from a neuron fold's last step to its beat
-    positions = lp.positions
+    done = np.cumsum(lp.schedule.steps) + tail  # beat nf leaves done[nf] after the first step
     if lp.layer.window is None:
-        start = last_in + InputBanks.READ_DELAY
-        step = 0
+        starts = np.array([int(arrivals[-1]) + InputBanks.READ_DELAY])
     else:
-        first_beat = last_in + WindowGenerator.FIRST_BEAT_DELAY  # window 0 enters the unit
-        start = first_beat + lp.window_beats - 1 + InputBanks.READ_DELAY
-        step = max(lp.window_beats, cycles)  # window k starts k·step later
-    first_out = start + steps[0] + tail
-    last_out = start + (positions - 1) * step + cycles + tail
+        starts = window_starts(lp, arrivals)
+    beats = starts[:, None] + done[None, :]  # (positions, neuron folds)
     pool = lp.layer.pool
-    if pool is not None:
-        ow = lp.layer.window.out_width
-        k = pool.kernel
-        done_first = (k - 1) * ow + (k - 1)  # the window position completing pooled pixel 0
-        done_last = (pool.out_height * k - 1) * ow + pool.out_width * k - 1
-        first_out = start + done_first * step + steps[0] + tail + MaxPoolUnit.LATENCY
-        last_out = start + done_last * step + cycles + tail + MaxPoolUnit.LATENCY
-    frame_cycles = positions * max(lp.window_beats, cycles)
-    return LayerTiming(start_cycle=start, first_out_cycle=first_out, last_out_cycle=last_out,
-                       ii_cycles=max(lp.in_beats, frame_cycles), frame_cycles=frame_cycles)
+    if pool is not None:  # a pooled pixel leaves after the position that completes it
+        ow, k = lp.layer.window.out_width, pool.kernel
+        py, px = np.meshgrid(np.arange(pool.out_height), np.arange(pool.out_width),
+                             indexing="ij")
+        last = ((py * k + k - 1) * ow + px * k + k - 1).ravel()
+        beats = beats[last] + MaxPoolUnit.LATENCY
+    out = beats.ravel()
+    frame_cycles = lp.positions * max(lp.window_beats, lp.schedule.cycles)
+    timing = LayerTiming(start_cycle=int(starts[0]), first_out_cycle=int(out[0]),
+                         last_out_cycle=int(out[-1]),
+                         ii_cycles=max(lp.in_beats, frame_cycles), frame_cycles=frame_cycles)
+    return timing, out
 
 
 def network_timing(plan: NetworkPlan) -> NetworkTiming:
     """Every layer's timing, frame 0 streamed in one beat per cycle from cycle 0."""
-    last_in = plan.in_beats - 1  # cycle of the last input beat of frame 0
+    arrivals = np.arange(plan.in_beats)  # cycle of each input beat of frame 0
     layers = []
     for lp in plan.layers:
-        t = layer_timing(lp, last_in)
+        t, arrivals = layer_timing(lp, arrivals)
         layers.append(t)
-        last_in = t.last_out_cycle
-    latency = last_in + (LabelSelect.LATENCY if plan.label_select else 0)
+    latency = int(arrivals[-1]) + (LabelSelect.LATENCY if plan.label_select else 0)
     return NetworkTiming(tuple(layers), max(t.ii_cycles for t in layers), latency)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from lowbit.hw.banks import BRAM_MIN_BITS, InputBanks
@@ -94,3 +94,14 @@ def test_storage_rule():
     assert InputBanks.storage(16, 16, 1, BRAM_MIN_BITS - 16) == "registers"  # too small
     assert InputBanks.storage(8, 16, 1, 1024) == "registers"  # beats narrower than SIMD
     assert InputBanks.storage(16, 16, 1, 1024, dense=False) == "registers"  # zero-skip
+
+
+@pytest.mark.parametrize("beats,width,bram", [(5, 4, True), (64, 2, True), (4, 3, False),
+                                             (1, 8, False)])
+def test_bits_are_the_storage_built(beats, width, bram):
+    banks = InputBanks(Module(), beats, width, beats * width, bram)
+    if bram:
+        built = banks.memory.depth * Shape.cast(banks.memory.shape).width
+    else:
+        built = sum(len(b) for b in banks.banks)
+    assert InputBanks.bits(beats, width, beats * width, bram) == built

@@ -1,5 +1,6 @@
 """lowbit.hw.window: the window generator against a plain loop over output and kernel
-positions (padding, re-coding, strides, several beats per pixel), with stalls, and its timing."""
+positions (padding, re-coding, strides, several beats per pixel), with stalls, and its timing:
+each window read as soon as the words it needs (``need_words``) are written."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ CASES = [
     (3, 6, 5, (3, 2), (2, 1), (0, 1, 2, 0), 2, 3, False),  # asymmetric pads, stride (2, 1)
     (4, 4, 4, (2, 2), (2, 2), (0, 0, 0, 0), 2, 2, False),  # two beats per pixel
     (8, 8, 8, (3, 3), (1, 1), (0, 0, 0, 0), 2, 8, False),  # frame banks in block RAM
+    (2, 8, 5, (1, 1), (2, 2), (0, 0, 0, 0), 2, 2, False),  # the stride leaves rows unread
 ]
 
 
@@ -59,10 +61,19 @@ def test_window_generator_equals_the_loop_and_its_timing(case, stalls):
                                        stall_out=stalls[1])
     got = [v for o in outs for v in unpack(o, elements, out_bits)]
     assert got == [v for f in frames for v in _windows(f, window)]
-    if stalls == (0.0, 0.0):
+    if stalls == (0.0, 0.0):  # a window leaves once its words are in, its beats back to back
         frame_beats = len(beats) // 3
-        assert t_out[0] == t_in[frame_beats - 1] + WindowGenerator.FIRST_BEAT_DELAY
-        assert np.all(np.diff(t_out) == 1)  # back to back, frame after frame
+        need = WindowGenerator.need_words(window, c // elements)
+        assert need.max() == frame_beats
+        expected, last = [], -1
+        for f in range(3):
+            for n in need:
+                here = t_in[f * frame_beats + n - 1] + WindowGenerator.FIRST_BEAT_DELAY
+                first = max(last + 1, here)
+                expected += range(first, first + per_window)
+                last = expected[-1]
+        assert list(t_out) == expected
+        assert t_out[0] < t_in[frame_beats - 1]  # the first window before the frame's end
 
 
 @pytest.mark.parametrize("channels,size,in_width,in_bits", [(8, 8, 16, 2), (1, 3, 1, 1),
@@ -85,3 +96,23 @@ def test_window_generator_rejects_a_beat_that_splits_elements():
     window = ConvWindow(3, 4, 4, (3, 3), (1, 1), (0, 0, 0, 0), tuple(range(4)))
     with pytest.raises(ValueError, match="must hold whole elements"):
         WindowGenerator(window, in_width=3, in_bits=2, out_bits=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}x{c[1]}x{c[2]}-k{c[3]}-s{c[4]}"
+                                             for c in CASES])
+def test_need_words_is_one_past_the_last_word_a_window_reads(case):
+    """...and the whole frame for the last window: a bank freed before its frame was written
+    entirely would be taken as full two frames later (found by fuzz_rtl, seed 199415935)."""
+    c, h, wd, kernel, stride, pads, in_bits, elements, _ = case
+    window = ConvWindow(c, h, wd, kernel, stride, pads, tuple(range(1 << in_bits)))
+    wp = c // elements
+    (kh, kw), (sh, sw) = kernel, stride
+    last = []
+    for oy in range(window.out_height):
+        for ox in range(window.out_width):
+            words = [((oy * sh + ky - pads[0]) * wd + ox * sw + kx - pads[1]) * wp + wp - 1
+                     for ky in range(kh) for kx in range(kw)
+                     if 0 <= oy * sh + ky - pads[0] < h and 0 <= ox * sw + kx - pads[1] < wd]
+            last.append(max(words) + 1)
+    last[-1] = h * wd * wp  # the last window waits for the whole frame (its bank is freed)
+    assert list(WindowGenerator.need_words(window, wp)) == last
