@@ -64,3 +64,36 @@ def best_of(fn, repeat: int = 5) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def auto_designs(models: list[str], work: Path, make=None):
+    """The designs the estimate benchmarks compare with yosys: each model at its ``auto``
+    foldings (CNV_1W1A within 20,000 LUT4; the others within 5,000 LUT4 on both families and,
+    unless its name starts with ``conv``, for an UP5K). The built-in model and the TFC models
+    are found here, any other through ``make(name, work) -> path``. Yields ``(row, design)``:
+    the row names model, folding and family; a design that does not fit is None, with the
+    one-line reason in ``row["does_not_fit"]``."""
+    import lowbit
+
+    for name in models:
+        if name == "digits_bnn":
+            path = lowbit.BUILT_IN_MODEL
+        elif name.startswith("TFC"):
+            path = require(SHARED / "models" / "tfc" / f"{name}.onnx")
+        else:
+            path = make(name, work)
+        net = lowbit.load(path)
+        options = ([("auto, 20,000 LUT4", {"lut_budget": 20000})] if name == "CNV_1W1A" else
+                   [("auto, 5,000 LUT4", {})] if name.startswith("conv") else
+                   [("auto, 5,000 LUT4", {}), ("auto, ice40-up5k", {"target": "ice40-up5k"})])
+        for label, kwargs in options:
+            for family in ("ice40", "ecp5"):
+                if "target" in kwargs and family == "ecp5":
+                    continue
+                row = {"model": name, "folding": label, "family": family}
+                try:
+                    design = lowbit.compile(net, family=family, **kwargs)
+                except lowbit.LowbitError as exc:
+                    yield {**row, "does_not_fit": str(exc)}, None
+                    continue
+                yield {**row, "pe_simd": [(f.pe, f.simd) for f in design.folding.layers]}, design

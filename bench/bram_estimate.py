@@ -16,9 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import REPO, SHARED, require, write_result, yosys_cells
-
-import lowbit
+from _common import REPO, auto_designs, write_result, yosys_cells
 
 CELL = {"ice40": "SB_RAM40_4K", "ecp5": "DP16KD"}
 
@@ -42,35 +40,16 @@ def main():
                         default=["digits_bnn", "TFC_1W1A", "TFC_2W2A", "CNV_1W1A"])
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowbit-bench-bram-"))
-    paths = {"digits_bnn": lowbit.BUILT_IN_MODEL}
-    for name in ("TFC_1W1A", "TFC_2W2A"):
-        paths[name] = require(SHARED / "models" / "tfc" / f"{name}.onnx")
     rows = []
-    for name in args.models:
-        path = cnv_model(work / "cnv.onnx") if name == "CNV_1W1A" else paths[name]
-        net = lowbit.load(path)
-        options = [("auto, 20,000 LUT4", {"lut_budget": 20000})] if name == "CNV_1W1A" else [
-            ("auto, 5,000 LUT4", {}), ("auto, ice40-up5k", {"target": "ice40-up5k"})]
-        for label, kwargs in options:
-            for family in ("ice40", "ecp5"):
-                if "target" in kwargs and family == "ecp5":
-                    continue
-                try:
-                    design = lowbit.compile(net, family=family, **kwargs)
-                except lowbit.LowbitError as exc:
-                    rows.append({"model": name, "folding": label, "family": family,
-                                 "does_not_fit": str(exc)})
-                    print(rows[-1], flush=True)
-                    continue
-                count, seconds = yosys_brams(design, work / f"{name}-{family}-{len(rows)}")
-                row = {"model": name, "folding": label, "family": family,
-                       "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
-                       "estimate": design.perf.bram_blocks(family), "yosys": count,
-                       "equal": design.perf.bram_blocks(family) == count,
-                       "yosys_seconds": seconds}
-                rows.append(row)
-                print(row, flush=True)
-                write_result("bram_estimate", {"runs": rows})
+    for row, design in auto_designs(args.models, work, lambda _, w: cnv_model(w / "cnv.onnx")):
+        rows.append(row)
+        if design is not None:
+            count, seconds = yosys_brams(design, work / f"{row['model']}-{len(rows)}")
+            estimate = design.perf.bram_blocks(design.family)
+            row.update(estimate=estimate, yosys=count, equal=estimate == count,
+                       yosys_seconds=seconds)
+        print(row, flush=True)
+        write_result("bram_estimate", {"runs": rows})
 
 
 if __name__ == "__main__":

@@ -16,24 +16,18 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import SHARED, require, write_result, yosys_cells
+from _common import auto_designs, write_result, yosys_cells
 from bram_estimate import cnv_model
 from lowbit.export.synth import count_cells
 from lowbit.sw.synthetic import conv_net
-
-import lowbit
 
 TOLERANCE = 0.15
 MODELS = ["digits_bnn", "TFC_1W1A", "TFC_2W2A", "conv_pool", "conv_int4", "CNV_1W1A"]
 
 
-def model_path(name: str, work: Path) -> Path:
+def make_model(name: str, work: Path) -> Path:
     import onnx
 
-    if name == "digits_bnn":
-        return lowbit.BUILT_IN_MODEL
-    if name.startswith("TFC"):
-        return require(SHARED / "models" / "tfc" / f"{name}.onnx")
     if name == "CNV_1W1A":
         return cnv_model(work / "cnv.onnx")
     model = (conv_net((2, 12, 12), (("conv", 16, 3, 1, 1), ("pool", 2), ("fc", 10)), seed=3)
@@ -51,43 +45,26 @@ def main():
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowbit-bench-estimate-"))
     rows = []
-    for name in args.models:
-        net = lowbit.load(model_path(name, work))
-        options = ([("auto, 20,000 LUT4", {"lut_budget": 20000})] if name == "CNV_1W1A" else
-                   [("auto, 5,000 LUT4", {})] if name.startswith("conv") else
-                   [("auto, 5,000 LUT4", {}), ("auto, ice40-up5k", {"target": "ice40-up5k"})])
-        for label, kwargs in options:
-            for family in ("ice40", "ecp5"):
-                if "target" in kwargs and family == "ecp5":
-                    continue
-                try:
-                    design = lowbit.compile(net, family=family, **kwargs)
-                except lowbit.LowbitError as exc:
-                    rows.append({"model": name, "folding": label, "family": family,
-                                 "does_not_fit": str(exc)})
-                    print(rows[-1], flush=True)
-                    continue
-                cells, seconds = yosys_cells(design, work / f"{name}-{family}-{len(rows)}")
-                luts, ffs, _, brams = count_cells(cells)
-                ffs -= design.perf.in_width  # the wrapper's input shift register
-                p = design.perf
-                row = {"model": name, "folding": label, "family": family,
-                       "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
-                       "luts": {"estimate": p.estimated_luts, "yosys": luts,
-                                "ratio": round(p.estimated_luts / max(luts, 1), 3)},
-                       "ffs": {"estimate": p.estimated_ffs, "yosys": ffs,
-                               "ratio": round(p.estimated_ffs / max(ffs, 1), 3)},
-                       "bram": {"estimate": p.bram_blocks(family), "yosys": brams},
-                       "yosys_seconds": seconds}
-                row["within"] = (abs(row["luts"]["ratio"] - 1) <= TOLERANCE
-                                 and abs(row["ffs"]["ratio"] - 1) <= TOLERANCE
-                                 and p.bram_blocks(family) == brams)
-                rows.append(row)
-                print(row, flush=True)
-                write_result("estimate_accuracy", {
-                    "tolerance": TOLERANCE, "rows_within": sum(r.get("within", False)
-                                                               for r in rows),
-                    "runs": rows})
+    for row, design in auto_designs(args.models, work, make_model):
+        rows.append(row)
+        if design is not None:
+            cells, seconds = yosys_cells(design, work / f"{row['model']}-{len(rows)}")
+            luts, ffs, _, brams = count_cells(cells)
+            ffs -= design.perf.in_width  # the wrapper's input shift register
+            p = design.perf
+            row.update(luts={"estimate": p.estimated_luts, "yosys": luts,
+                             "ratio": round(p.estimated_luts / max(luts, 1), 3)},
+                       ffs={"estimate": p.estimated_ffs, "yosys": ffs,
+                            "ratio": round(p.estimated_ffs / max(ffs, 1), 3)},
+                       bram={"estimate": p.bram_blocks(design.family), "yosys": brams},
+                       yosys_seconds=seconds)
+            row["within"] = (abs(row["luts"]["ratio"] - 1) <= TOLERANCE
+                             and abs(row["ffs"]["ratio"] - 1) <= TOLERANCE
+                             and row["bram"]["estimate"] == brams)
+        print(row, flush=True)
+        write_result("estimate_accuracy", {
+            "tolerance": TOLERANCE, "rows_within": sum(r.get("within", False) for r in rows),
+            "runs": rows})
 
 
 if __name__ == "__main__":
