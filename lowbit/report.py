@@ -118,8 +118,8 @@ PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("
 
 
 def buffer_bits(perf) -> int:
-    """Bits of the convolutions' window-generator frame banks and pool rows."""
-    return sum(lp.window_storage_bits + lp.pool_storage_bits for lp in perf.layers)
+    """Bits of every buffer: window-generator frame banks, pool rows and units' input banks."""
+    return sum(row["buffer_bits"] for row in perf_rows(perf))
 
 
 def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:
@@ -150,7 +150,8 @@ def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:
         head, sep, *body, "",
         ENGINE_LEGEND.replace(" = ", " ") + " `w=0`: the share of zero weights; `cycles "
         "saved`: what the compacted schedule saves against NF·SF (unrolled layers drop zero "
-        "terms from the adder tree instead).",
+        "terms from the adder tree instead). `buffer bits`: the window generator's frame "
+        "banks, the pool's row of partial maxima and the unit's two input banks.",
         "",
         "Cycles come from `lowbit.sim.timing`; `lowbit simulate --rtl` measures the same "
         "numbers on the Verilated design.",
