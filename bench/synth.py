@@ -71,14 +71,20 @@ def sfc_model(path: Path) -> Path:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run only this target")
+    parser.add_argument("--budgets", type=int, nargs="+", help="run only these LUT budgets")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowbit-bench-synth-"))
     models = {"TFC_1W1A": import_model(SHARED / "models" / "tfc" / "TFC_1W1A.onnx"),
               "SFC_1W1A": import_model(sfc_model(work / "sfc.onnx"))}
     rows = []
     old = RESULTS / "synth.json"
-    if args.only and old.exists():  # keep the other targets' rows
-        rows = [r for r in json.loads(old.read_text())["runs"] if r["target"] != args.only]
+    def rerun(target: str, budget: int) -> bool:
+        return ((not args.only or target == args.only)
+                and (not args.budgets or budget in args.budgets))
+
+    if (args.only or args.budgets) and old.exists():  # keep the rows not run again
+        rows = [r for r in json.loads(old.read_text())["runs"]
+                if not rerun(r["target"], r["lut_budget"])]
     print("first yowasp run compiles WebAssembly (about a minute)...", flush=True)
     for name, target, budgets, clock in RUNS:
         if args.only and target != args.only:
@@ -86,6 +92,8 @@ def main():
         net = models[name]
         family = "ecp5" if target.startswith("ecp5") else "ice40"
         for budget in budgets:
+            if not rerun(target, budget):
+                continue
             try:
                 folding = auto_folding(net, lut_budget=budget, bram_budget=BRAM[target] - 1,
                                        family=family)
