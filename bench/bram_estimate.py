@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 from _common import REPO, auto_designs, write_result, yosys_cells
-
-CELL = {"ice40": "SB_RAM40_4K", "ecp5": "DP16KD"}
+from lowbit.export.synth import count_cells
 
 
 def cnv_model(path: Path) -> Path:
@@ -27,11 +26,6 @@ def cnv_model(path: Path) -> Path:
 
     module, shape = brevitas_cnv()
     return export_brevitas(module, shape, path, dynamo=False)
-
-
-def yosys_brams(design, work: Path) -> tuple[int, float]:
-    cells, seconds = yosys_cells(design, work)
-    return cells.get(CELL[design.family], 0), seconds
 
 
 def main():
@@ -44,7 +38,8 @@ def main():
     for row, design in auto_designs(args.models, work, lambda _, w: cnv_model(w / "cnv.onnx")):
         rows.append(row)
         if design is not None:
-            count, seconds = yosys_brams(design, work / f"{row['model']}-{len(rows)}")
+            cells, seconds = yosys_cells(design, work / f"{row['model']}-{len(rows)}")
+            count = count_cells(cells)[3]
             estimate = design.perf.bram_blocks(design.family)
             row.update(estimate=estimate, yosys=count, equal=estimate == count,
                        yosys_seconds=seconds)

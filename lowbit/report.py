@@ -103,7 +103,7 @@ def perf_rows(perf) -> list[dict]:
         "II": lp.ii_cycles, "out_cycle": lp.last_out_cycle,
         "weights": lp.weight_storage, "mem_bits": lp.weight_memory_bits,
         "est_luts": lp.estimated_luts, "inputs": lp.input_storage,
-        "buffer_bits": lp.window_storage_bits + lp.pool_storage_bits + lp.bank_storage_bits,
+        "buffer_bits": lp.buffer_bits,
     } for lp in perf.layers]
 
 
@@ -119,7 +119,7 @@ PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("
 
 def buffer_bits(perf) -> int:
     """Bits of every buffer: window-generator frame banks, pool rows and units' input banks."""
-    return sum(row["buffer_bits"] for row in perf_rows(perf))
+    return sum(lp.buffer_bits for lp in perf.layers)
 
 
 def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:

@@ -65,6 +65,11 @@ class LayerPerf:
     out_beats: int = 0  # output beats per frame
 
     @property
+    def buffer_bits(self) -> int:
+        """Bits of every buffer of the layer: frame banks, pool row, the unit's input banks."""
+        return self.window_storage_bits + self.pool_storage_bits + self.bank_storage_bits
+
+    @property
     def compute_cycles(self) -> int:
         """Compute steps per frame (all window positions), the layer's beats aside."""
         return self.positions * self.schedule_steps
