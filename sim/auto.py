@@ -1,7 +1,8 @@
 """``auto`` folding: the fastest folding within a budget, or the cheapest reaching a rate.
 
 Greedy and estimate-driven: start fully folded (PE = SIMD = 1) and unfold the layer that sets
-the II one step at a time (SIMD first, then PE), as long as the estimates of
+the II one step at a time (SIMD first; PE when SIMD is exhausted or its step does not fit), as
+long as the estimates of
 :mod:`lowbit.sim.estimate` stay within the budgets. Where a step runs out of block RAM, weight
 ROMs move into logic (``lut_weights``), fewest LUT4 per block saved first (a wide, shallow ROM
 is cheap in LUTs and dear in blocks), while the logic stays within budget. With no budget,
@@ -81,32 +82,30 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
                 break  # the input stream itself is the limit
             k -= 1
             pe, simd, _ = state[k]
-            options = [d for d in divisors(net.layers[k].out_features) if d > pe]
-            if not options:
-                break
-            trial = (options[0], simd)
-        else:
+            trials = [(d, simd) for d in divisors(net.layers[k].out_features) if d > pe][:1]
+        else:  # the next SIMD, else (or when that does not fit) the next PE
             layer = net.layers[k]
             pe, simd, _ = state[k]
-            options = [d for d in divisors(layer.in_features) if d > simd]
-            if options:
-                trial = (pe, options[0])
-            else:
-                options = [d for d in divisors(layer.out_features) if d > pe]
-                if not options:
-                    break
-                trial = (options[0], simd)
-        new = [list(s) for s in state]
-        new[k][:2] = trial
-        trial_perf = perf(new)
-        if not fits_logic(trial_perf):
+            trials = ([(pe, d) for d in divisors(layer.in_features) if d > simd][:1]
+                      + [(d, simd) for d in divisors(layer.out_features) if d > pe][:1])
+        step = None
+        for trial in trials:
+            new = [list(s) for s in state]
+            new[k][:2] = trial
+            trial_perf = perf(new)
+            if not fits_logic(trial_perf):
+                continue
+            if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
+                placed = _weights_into_luts(new, trial_perf, perf, family, bram_budget,
+                                            fits_logic)
+                if placed is None:
+                    continue
+                new, trial_perf = placed
+            step = new, trial_perf
             break
-        if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
-            placed = _weights_into_luts(new, trial_perf, perf, family, bram_budget, fits_logic)
-            if placed is None:
-                break
-            new, trial_perf = placed
-        state, current = new, trial_perf
+        if step is None:
+            break
+        state, current = step
     if target_fps is not None and clock_hz / current.ii_cycles < target_fps:
         raise FoldingError(
             f"{target_fps:g}: no folding within the budget reaches it at {clock_hz / 1e6:g} MHz; "
