@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 
 from .pipeline import TreeStages
 
-__all__ = ["adder_tree", "adder_levels", "adder_tree_size", "tree_cuts"]
+__all__ = ["adder_tree", "adder_levels", "adder_tree_size", "pairwise_sums", "tree_cuts"]
 
 
 def _signed(v: Value) -> Value:
@@ -24,23 +24,29 @@ def tree_cuts(levels: int, stages: int) -> list[int]:
     return sorted(min(round((k + 1) * levels / (stages + 1)), levels) for k in range(stages))
 
 
-def adder_tree_size(widths: list[int], stages: int = 0) -> tuple[int, int]:
-    """``(adder bits, register bits)`` of :func:`adder_tree` over signed terms of ``widths``
-    bits: the result bits of every pairwise sum (one LUT4 each on a carry chain) and the bits
-    its pipeline registers hold."""
+def pairwise_sums(widths: list[int], cuts: list[int]) -> tuple[int, int]:
+    """``(sum bits, register bits)`` of a balanced tree of pairwise sums over values of
+    ``widths`` bits (each sum one bit wider than its wider operand, an odd value passed on),
+    with registers after the levels in ``cuts`` (level 0: the values themselves)."""
     widths = list(widths) or [1]
-    cuts = tree_cuts(adder_levels(len(widths)), stages)
-    adders, registers = 0, cuts.count(0) * sum(widths)
+    sums, registers = 0, cuts.count(0) * sum(widths)
     level = 1
     while len(widths) > 1:
         nxt = [max(widths[k], widths[k + 1]) + 1 for k in range(0, len(widths) - 1, 2)]
-        adders += sum(nxt)
+        sums += sum(nxt)
         if len(widths) % 2:
             nxt.append(widths[-1])
         widths = nxt
         registers += cuts.count(level) * sum(widths)
         level += 1
-    return adders, registers
+    return sums, registers
+
+
+def adder_tree_size(widths: list[int], stages: int = 0) -> tuple[int, int]:
+    """``(adder bits, register bits)`` of :func:`adder_tree` over signed terms of ``widths``
+    bits: the result bits of every pairwise sum (one LUT4 each on a carry chain) and the bits
+    its pipeline registers hold."""
+    return pairwise_sums(widths, tree_cuts(adder_levels(len(widths)), stages))
 
 
 def adder_tree(m: Module, terms: list[Value], *, stages: int = 0, en: Value = 1,

@@ -16,6 +16,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .adder import pairwise_sums
 from .pipeline import TreeStages, register
 
 __all__ = ["Popcount", "popcount_tree", "popcount_levels", "popcount_size", "STYLES"]
@@ -57,19 +58,9 @@ def popcount_size(width: int, stages: int = 0, style: str = "carry") -> tuple[in
             parts = sum(min(32, width - k).bit_length() for k in range(0, width, 32))
             return width, parts + (stages - 1) * count
         return width, stages * count
-    cuts = _cuts(popcount_levels(width), stages)
-    widths = [2] * (width // 3) + [1] * (width % 3) or [1]
-    logic, registers = 2 * (width // 3), cuts.count(0) * sum(widths)
-    level = 1
-    while len(widths) > 1:
-        nxt = [max(widths[k], widths[k + 1]) + 1 for k in range(0, len(widths) - 1, 2)]
-        logic += sum(nxt)
-        if len(widths) % 2:
-            nxt.append(widths[-1])
-        widths = nxt
-        registers += cuts.count(level) * sum(widths)
-        level += 1
-    return logic, registers
+    widths = [2] * (width // 3) + [1] * (width % 3)
+    sums, registers = pairwise_sums(widths, _cuts(popcount_levels(width), stages))
+    return 2 * (width // 3) + sums, registers
 
 
 def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
