@@ -166,16 +166,20 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     # the input banks' read: the bank select, then the synapse fold per lane (fitted: 0.65 LUT4
     # per multiplexer input beyond one). The MVTU selects among 2·SF words per lane; the MVAU
     # selects the bank for the whole frame first, then SF words per lane (one select per lane,
-    # and a gate, when zero-skip makes the lanes' schedules differ).
+    # and a gate, when zero-skip makes the lanes' schedules differ; on iCE40 yosys then
+    # builds a 2·SF-input multiplexer per lane instead).
     if input_bram:
         read_mux = 0
     elif sf == 1:
         read_mux = simd * in_bits
     elif engine == "xnor":
         read_mux = simd * in_bits * 0.65 * (2 * sf - 1)
+    elif cycles == nf * sf:  # dense: one select for all lanes
+        read_mux = mw * in_bits + simd * in_bits * 0.65 * (sf - 1)
+    elif family == "ice40":  # zero-skip: yosys folds the bank select into each lane's mux
+        read_mux = simd * in_bits * 1.2 * (2 * sf - 1)  # (TFC_2W2A, fitted per lane)
     else:
-        dense = cycles == nf * sf
-        read_mux = mw * in_bits + simd * in_bits * (0.65 * (sf - 1) + (0 if dense else 1))
+        read_mux = mw * in_bits + simd * in_bits * (0.65 * (sf - 1) + 1)
     control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
     return int(round(pe * per_pe + read_mux + control))
 
