@@ -85,3 +85,27 @@ def test_block_ram_count_equals_yosys_for_each_memory_shape(tmp_path, family):
     got = [found.get(i, 0) for i in range(len(SHAPES))]
     want = [ram_blocks(words, width, family, writable) for words, width, writable in SHAPES]
     assert got == want, list(zip(SHAPES, got, want))
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_estimates_of_a_small_cnn_hold_against_yosys(tmp_path, family):
+    """LUT4 and flip-flops within ±15 % of yosys, block RAM equal (on iCE40 its small frame
+    banks, under the block-RAM mark, still take a block), as bench/estimate_accuracy.py checks
+    for more designs."""
+    import onnx
+    from lowbit.export.synth import SynthTop
+    from lowbit.sw.synthetic import conv_net
+
+    import lowbit
+
+    model = conv_net((2, 12, 12), (("conv", 16, 3, 1, 1), ("pool", 2), ("fc", 10)), seed=3)
+    onnx.save(model, str(tmp_path / "cnn.onnx"))
+    design = lowbit.compile(lowbit.load(tmp_path / "cnn.onnx"), family=family)
+    (tmp_path / "top.v").write_text(verilog.convert(SynthTop(design.plan, family),
+                                                    name="synth_top"))
+    luts, ffs, _, brams = count_cells(yosys_stat(tmp_path, "top.v", "synth_top",
+                                                 family)["synth_top"])
+    ffs -= design.perf.in_width  # the wrapper's input shift register
+    assert abs(design.perf.estimated_luts / luts - 1) <= 0.15, (design.perf.estimated_luts, luts)
+    assert abs(design.perf.estimated_ffs / ffs - 1) <= 0.15, (design.perf.estimated_ffs, ffs)
+    assert design.perf.bram_blocks(family) == brams
