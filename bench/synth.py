@@ -102,7 +102,7 @@ def main():
                              "does_not_fit": str(exc)})
                 print(rows[-1], flush=True)
                 continue
-            perf = analyze(net, folding)
+            perf = analyze(net, folding, family)
             start = time.perf_counter()
             row = {"model": name, "target": target, "lut_budget": budget,
                    "pe_simd": [(f.pe, f.simd) for f in folding.layers],

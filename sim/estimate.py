@@ -1,9 +1,12 @@
 """Resource estimates: LUT4s, flip-flops and block RAMs per layer, before any synthesis.
 
-The LUT estimate is calibrated per unit against ``synth_ice40`` (see :func:`unit_luts`); the
-block-RAM count sizes the memories the RTL builds, from the units' own layouts (the MVTU's and
-MVAU's weight ROM words, the input banks' and the window generator's frame memories).
-``auto`` folding budgets with these numbers.
+The LUT4 and flip-flop estimates are per family (iCE40 or ECP5) and follow the units' structure:
+the trees state their own sums and registers (:func:`~lowbit.hw.popcount.popcount_size`,
+:func:`~lowbit.hw.adder.adder_tree_size`), and the remaining coefficients are fitted per unit
+to ``synth_ice40`` / ``synth_ecp5 -noflatten`` (see :func:`unit_luts`). The block-RAM count
+sizes the memories the RTL builds, from the units' own layouts (the MVTU's and MVAU's weight
+ROM words, the input banks' and the window generator's frame memories). ``auto`` folding
+budgets with these numbers.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from lowbit.hw.adder import adder_tree_size
 from lowbit.hw.banks import InputBanks
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.mvtu import MVTU
+from lowbit.hw.network import POPCOUNT_STYLE
 from lowbit.hw.plan import LayerPlan
+from lowbit.hw.popcount import popcount_size
 from lowbit.hw.weights import LUT_ROM_MAX_WORDS, weight_storage
 from lowbit.hw.window import WindowGenerator
 from lowbit.sw.ir import MatVec
@@ -29,6 +35,10 @@ BRAM = {"ice40": ((256, 16, 1), (512, 8, 8), (1024, 4, 4), (2048, 2, 2)),
         "ecp5": ((512, 36, 9), (1024, 18, 9), (2048, 9, 9), (4096, 4, 4), (8192, 2, 2),
                  (16384, 1, 1))}
 
+
+# LUT4 per popcount logic bit (popcount_size): carry-chain sums on iCE40, yosys's Wallace tree
+# of LUT full adders on ECP5 (fitted per unit, see unit_luts)
+POPCOUNT_LUTS = {"ice40": 0.65, "ecp5": 1.65}
 
 # yosys's cost of one block (techlibs ice40/brams.txt, lattice/brams_16kd.txt)
 BLOCK_COST = {"ice40": 64, "ecp5": 128}
@@ -68,14 +78,17 @@ def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
 
 def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
     """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
-    block RAM, and a window generator's frame banks when marked for block RAM."""
+    block RAM, and a window generator's frame banks (on ECP5 when marked for block RAM)."""
     words, width = weight_rom_shape(lp)
     total = ram_blocks(words, width, family) if lp.weight_storage == "bram" and width else 0
     if lp.input_storage == "bram":
         total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family,
                             writable=True)
     if lp.layer.window is not None:
-        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits)
+        # iCE40 has no LUT RAM: yosys puts a small unmarked frame memory in a block too
+        # (bench/estimate_accuracy.py: two small CNNs, one SB_RAM40_4K each)
+        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits,
+                                       unmarked=family == "ice40")
         if ram is not None:
             total += ram_blocks(*ram, family, writable=True)
     return total
@@ -90,18 +103,30 @@ def _table_luts(entries: int, width: int) -> float:
     return width * math.ceil(entries / 16) * 1.3
 
 
-def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
-              input_bram: bool = False, storage: str | None = None) -> int:
-    """The resource estimate for one unit in iCE40 LUT4s, calibrated against yosys.
+def _term_width(layer: MatVec, engine: str) -> int:
+    """Bits of one MVAU lane's signed term (the magnitude ``|w|·x`` plus a sign bit)."""
+    in_bits = layer.in_values.bits
+    top = int(np.abs(layer.weights).max(initial=1)) or 1
+    extra = {"addsub": 0, "ternary": 0 if top == 1 else top.bit_length(),
+             "shift": top.bit_length() - 1, "multiply": top.bit_length()}[engine]
+    return in_bits + extra + 1
 
-    XNOR + popcount per synapse from bench/popcount_luts.py at SIMD 64: 1.6 LUT4 when the weights
-    are constants or a two-word LUT ROM (the XNOR merges into the first adder level), 2.3
-    otherwise. Other engines: per lane the term logic (invert, gate, shift or multiply) plus one
-    adder bit per term bit. Threshold tables indexed by the neuron fold are logic (about 1.3
-    LUT4 per 16 entries per bit). Then accumulators, comparators, the input bank read
-    multiplexer and control. ``cycles`` is the schedule length. The coefficients come from
-    synthesizing TFC_1W1A at five foldings with ``synth_ice40``, per layer; bench/synth.py
-    records whole designs beside this estimate.
+
+def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
+              input_bram: bool = False, storage: str | None = None, stages: int = 0,
+              family: str = "ice40") -> int:
+    """The resource estimate for one unit in LUT4s, from the unit's structure.
+
+    XNOR + popcount per PE: the popcount tree's logic (:func:`~lowbit.hw.popcount.popcount_size`:
+    full adders and carry-chain sums on iCE40, yosys's Wallace tree on ECP5), plus one XNOR per
+    synapse unless the weights are constants or a two-word LUT ROM (then it merges into the
+    first level). Other engines, per lane: the term logic (sign complement, gate, shift or
+    multiply), then the adder tree's sums (:func:`~lowbit.hw.adder.adder_tree_size`). Threshold
+    tables indexed by the neuron fold are logic (about 1.3 LUT4 per 16 entries per bit). Then
+    accumulators, comparators, the input banks' read multiplexer (the bank select, and the
+    synapse-fold select) and control. ``cycles`` is the schedule length. The coefficients are
+    fitted per unit to ``synth_ice40`` / ``synth_ecp5 -noflatten`` of the designs
+    bench/estimate_accuracy.py lists.
     """
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
@@ -113,42 +138,73 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     levels = 1 if act is None else act.levels
     if engine == "xnor":
         acc = count
-        per_pe = simd * (1.6 if fused else 2.3)
+        logic, _ = popcount_size(simd, stages, POPCOUNT_STYLE[family])
+        per_pe = logic * POPCOUNT_LUTS[family] + (0 if fused else simd)
     else:
-        wbits = layer.weight_bits
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
-        term = {"addsub": in_bits, "ternary": in_bits,
-                "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
-                "multiply": in_bits * wbits}[engine]
-        term_bits = in_bits + (exps if engine == "shift" else wbits if engine == "multiply"
-                               else 0)
+        width = _term_width(layer, engine)
         lanes = simd
         if cycles == 1:  # constants: zero weights vanish, the rest is wiring or constant logic
-            lanes = simd * float(np.count_nonzero(layer.weights)) / max(1, layer.weights.size)
-            term = 0 if engine in ("addsub", "ternary", "shift") else term / 2
+            lanes = max(1, round(simd * float(np.count_nonzero(layer.weights))
+                                 / max(1, layer.weights.size)))
+        gate = {"addsub": 0, "ternary": in_bits, "shift": in_bits, "multiply": 0}[engine]
+        shape = {"addsub": 0, "ternary": 0,
+                 "shift": (in_bits + exps) * max(1, (exps - 1).bit_length()),
+                 "multiply": in_bits * layer.weight_bits}[engine]
+        if cycles == 1:  # a constant sign is an inverter, a constant shift wiring
+            term = 0 if engine in ("addsub", "ternary", "shift") else shape / 2
+        else:
+            term = gate + shape + width
+        adders, _ = adder_tree_size([width] * lanes, stages)
         acc = layer.acc_bits
-        per_pe = lanes * (term + term_bits + 1)
+        per_pe = lanes * term + adders
     if act is not None:
         thresholds = levels * (acc + 1 + _table_luts(nf, acc + 1))
     else:
         thresholds = acc + _table_luts(nf, acc)  # output offset / accumulator lanes
     per_pe += 2 * acc + thresholds
-    read_mux = 0 if sf == 1 or input_bram else simd * in_bits * min(2 * sf, 64) // 3
+    # the input banks' read: the bank select, then the synapse fold per lane (fitted: 0.65 LUT4
+    # per multiplexer input beyond one). The MVTU selects among 2·SF words per lane; the MVAU
+    # selects the bank for the whole frame first, then SF words per lane (one select per lane,
+    # and a gate, when zero-skip makes the lanes' schedules differ; on iCE40 yosys then
+    # builds a 2·SF-input multiplexer per lane instead).
+    if input_bram:
+        read_mux = 0
+    elif sf == 1:
+        read_mux = simd * in_bits
+    elif engine == "xnor":
+        read_mux = simd * in_bits * 0.65 * (2 * sf - 1)
+    elif cycles == nf * sf:  # dense: one select for all lanes
+        read_mux = mw * in_bits + simd * in_bits * 0.65 * (sf - 1)
+    elif family == "ice40":  # zero-skip: yosys folds the bank select into each lane's mux
+        read_mux = simd * in_bits * 1.2 * (2 * sf - 1)  # (TFC_2W2A, fitted per lane)
+    else:
+        read_mux = mw * in_bits + simd * in_bits * (0.65 * (sf - 1) + 1)
     control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
     return int(round(pe * per_pe + read_mux + control))
 
 
 def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles: int,
-             input_bram: bool, out_width: int) -> int:
+             input_bram: bool, out_width: int, family: str = "ice40") -> int:
     """Flip-flops of one unit: input banks (none in block RAM), operand and weight-code
-    registers, tree pipeline registers, accumulators, the output beat and control."""
+    registers, the tree's pipeline registers (as the tree builds them), accumulators, the
+    output beat and control."""
     bits = layer.in_values.bits
     banks = 0 if input_bram else 2 * layer.in_features * bits
     operands = 0 if input_bram and engine == "xnor" else simd * bits
-    if engine != "xnor" and cycles > 1:
-        operands += pe * simd * max(1, layer.weight_bits)
-    acc = layer.in_features.bit_length() if engine == "xnor" else layer.acc_bits
-    return banks + operands + stages * simd + pe * acc + out_width + 24
+    if engine == "xnor":
+        _, tree = popcount_size(simd, stages, POPCOUNT_STYLE[family])
+        acc = layer.in_features.bit_length()
+    else:
+        if cycles > 1:
+            operands += pe * simd * MVAU.code_bits_for(engine, layer.weights)
+        _, tree = adder_tree_size([_term_width(layer, engine)] * simd, stages)
+        acc = layer.acc_bits
+    if input_bram and family == "ice40":
+        # yosys keeps the RAM's read word and the word being written in fabric registers
+        # (SB_RAM40_4K has no read-first mode), measured on TFC_1W1A's first layer
+        banks += 2 * simd * bits
+    return banks + operands + pe * tree + pe * acc + out_width + 24
 
 
 def _window_luts(lp: LayerPlan) -> int:
@@ -183,10 +239,10 @@ def _window_ffs(lp: LayerPlan) -> int:
     return 48 + 2 * lp.in_width + pool
 
 
-def layer_luts(lp: LayerPlan) -> int:
-    """Estimated LUT4s of the layer: its unit, window generator and pool."""
+def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
+    """Estimated LUT4s of the layer on ``family``: its unit, window generator and pool."""
     return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
-                      lp.input_storage == "bram", lp.weight_storage)
+                      lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family)
             + _rom_luts(lp) + _window_luts(lp))
 
 
@@ -198,9 +254,9 @@ def _rom_luts(lp: LayerPlan) -> int:
     return int(round(_table_luts(words, bits)))
 
 
-def layer_ffs(lp: LayerPlan) -> int:
-    """Estimated flip-flops of the layer: its unit (and operand register), window generator and
-    pool."""
+def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:
+    """Estimated flip-flops of the layer on ``family``: its unit (and operand register), window
+    generator and pool."""
     return (unit_ffs(lp.layer, lp.engine, lp.pe, lp.simd, lp.tree_stages, lp.schedule.cycles,
-                     lp.input_storage == "bram", lp.out_width) + _window_ffs(lp)
+                     lp.input_storage == "bram", lp.out_width, family) + _window_ffs(lp)
             + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))

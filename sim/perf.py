@@ -119,8 +119,9 @@ class NetworkPerf:
         }
 
 
-def analyze(net: Network, folding: Folding) -> NetworkPerf:
-    """The plan, exact cycle model and estimates of ``net`` under ``folding``."""
+def analyze(net: Network, folding: Folding, family: str = "ice40") -> NetworkPerf:
+    """The plan, exact cycle model and estimates (LUT4 and flip-flops on ``family``) of ``net``
+    under ``folding``."""
     plan = plan_network(net, folding)
     timing = network_timing(plan)
     layers = []
@@ -141,7 +142,8 @@ def analyze(net: Network, folding: Folding) -> NetworkPerf:
             first_out_cycle=t.first_out_cycle, last_out_cycle=t.last_out_cycle,
             weight_storage=lp.weight_storage, input_storage=lp.input_storage,
             weight_memory_bits=layer.weight_memory_bits,
-            estimated_luts=estimate.layer_luts(lp), estimated_ffs=estimate.layer_ffs(lp),
+            estimated_luts=estimate.layer_luts(lp, family),
+            estimated_ffs=estimate.layer_ffs(lp, family),
             positions=lp.positions, window_beats=lp.window_beats, frame_cycles=t.frame_cycles,
             window_storage_bits=(0 if layer.window is None
                                  else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits)),

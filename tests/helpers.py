@@ -33,3 +33,19 @@ def assert_user_error(proc: subprocess.CompletedProcess, *needles: str):
     assert lines[0].startswith("lowbit: error: ")
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def cell_bits(m, ports, cell: str = "dff") -> int:
+    """Bits of an Amaranth module's ``$<cell>`` cells in its RTLIL: the flip-flop bits for
+    ``dff``, the result bits for ``add``."""
+    import re
+
+    from amaranth.back import rtlil
+
+    text = rtlil.convert(m, ports=ports)
+    pattern = rf"cell \${cell} \S+\n(.*?)\n\s+end"
+    total = 0
+    for body in re.findall(pattern, text, re.S):
+        width = re.search(r"parameter \\(?:Y_)?WIDTH (\d+)", body)
+        total += int(width.group(1))
+    return total

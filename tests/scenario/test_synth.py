@@ -43,7 +43,7 @@ def test_synth_reports_resources_fmax_and_frames_per_second(tmp_path, small_mode
 @pytest.mark.slow
 def test_synth_asic_gives_transistors_and_logic_depth(tmp_path, small_model):
     proc = lowbit("synth", small_model, "--target", "asic", "-o", tmp_path / "a",
-                  "--lut-budget", "300", "--json")
+                  "--lut-budget", "600", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["transistors"] > 1000 and data["logic_depth"] > 3

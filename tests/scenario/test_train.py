@@ -55,7 +55,7 @@ def test_trained_model_rtl_equals_reference_on_the_test_split(tmp_path, digits, 
     result = train(digits, method, hidden=(48, 32), epochs=3)
     export_qonnx(result.model, digits, tmp_path / "m.onnx")
     net = import_model(tmp_path / "m.onnx")
-    y, _, rtl, perf = run_rtl(net, auto_folding(net, lut_budget=3000), digits.x_test)
+    y, _, rtl, perf = run_rtl(net, auto_folding(net), digits.x_test)
     np.testing.assert_array_equal(y, reference.run(net, digits.x_test))
     assert rtl.ii_cycles(perf.out_beats) == perf.ii_cycles
 

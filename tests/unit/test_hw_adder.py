@@ -61,3 +61,18 @@ def test_adder_tree_sums_after_its_stages_and_holds_when_disabled(terms, stages)
 def test_adder_tree_refuses_negative_stages():
     with pytest.raises(ValueError, match="stages must be 0 or more, not -1"):
         adder_tree(Module(), [1, 2, 3, 4], stages=-1)
+
+
+def test_adder_tree_size_states_the_registers_and_sums_the_tree_builds():
+    from amaranth.hdl import Signal
+    from helpers import cell_bits
+    from lowbit.hw.adder import adder_tree_size
+
+    for widths in ([3] * 5, [4, 6, 2], [6] * 64, [1], [5] * 7):
+        for stages in range(5):
+            m = Module()
+            terms = [Signal(signed(w)) for w in widths]
+            out = adder_tree(m, terms, stages=stages)
+            adders, registers = adder_tree_size(widths, stages)
+            assert registers == cell_bits(m, [*terms, out], "dff"), (widths, stages)
+            assert adders == cell_bits(m, [*terms, out], "add"), (widths, stages)

@@ -49,3 +49,20 @@ def test_popcount_rejects_bad_parameters():
         Popcount(8, 4)
     with pytest.raises(ValueError, match=r"style must be one of \('carry', 'wallace'\), not 'x'"):
         Popcount(8, 0, "x")
+
+
+@pytest.mark.parametrize("style", ["carry", "wallace"])
+def test_popcount_size_states_the_registers_the_tree_builds(style):
+    from amaranth.hdl import Module, Signal
+    from helpers import cell_bits
+    from lowbit.hw.popcount import popcount_size, popcount_tree
+
+    for width in (1, 2, 3, 7, 16, 33, 64, 100, 196):
+        for stages in range(popcount_levels(width) + 1):
+            m, x = Module(), Signal(width)
+            out = Signal(width.bit_length())
+            m.d.comb += out.eq(popcount_tree(m, x, stages=stages, style=style))
+            logic, registers = popcount_size(width, stages, style)
+            assert registers == cell_bits(m, [x, out]), (width, stages)
+            if style == "carry":  # two LUTs per full adder, then the sums' result bits
+                assert logic - 2 * (width // 3) == cell_bits(m, [x, out], "add"), width

