@@ -104,8 +104,7 @@ def main():
     kwargs = {"target": args.target} if args.target else {"lut_budget": BUDGETS[0]}
     design = lowbit.compile(net, **kwargs)
     perf = design.perf
-    chosen = {**({"target": args.target} if args.target else {"lut_budget": BUDGETS[0]}),
-              "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
+    chosen = {**kwargs, "pe_simd": [(f.pe, f.simd) for f in design.folding.layers],
               "lut_weights": [bool(f.lut_weights) for f in design.folding.layers]}
     if args.rtl:
         frames = x[:args.rtl]
@@ -158,7 +157,7 @@ def synthesized(design, target: str, folder: Path) -> dict:
             "frames_per_s": round(fmax * 1e6 / perf.ii_cycles),
             "latency_ms": round(perf.latency_cycles / (fmax * 1e3), 3),
             "window_storage_bits": sum(lp.window_storage_bits for lp in perf.layers),
-            "buffer_bits": sum(lp.buffer_bits for lp in perf.layers),
+            "buffer_bits": perf.buffer_bits,
             "seconds": r.get("seconds"), "reused_lowbit_synth_output": reused}
 
 

@@ -83,11 +83,14 @@ class WindowGenerator(wiring.Component):
 
     @staticmethod
     def bank_ram(window, in_width: int, in_bits: int,
-                 unmarked: bool = False) -> tuple[int, int] | None:
+                 family: str | None = None) -> tuple[int, int] | None:
         """``(depth, width)`` of the frame-bank memory when it is marked for block RAM (at least
-        :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops); with ``unmarked``,
-        its shape whatever its size."""
-        if WindowGenerator.bank_bits(window, in_bits) < WINDOW_BRAM_MIN_BITS and not unmarked:
+        :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops). With ``family``: when
+        it lands in block RAM there, which on iCE40 (no LUT RAM) it does whatever its size
+        (yosys maps an unmarked one into a block too: bench/estimate_accuracy.py's small
+        CNNs)."""
+        small = WindowGenerator.bank_bits(window, in_bits) < WINDOW_BRAM_MIN_BITS
+        if small and family != "ice40":
             return None
         words = window.height * window.width * window.channels * in_bits // in_width
         return InputBanks.ram_depth(words, contiguous=True), in_width

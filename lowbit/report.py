@@ -119,7 +119,7 @@ PERF_COLUMNS = [("layer", "layer"), ("engine", "engine"), ("MHxMW", "MHxMW"), ("
 
 def buffer_bits(perf) -> int:
     """Bits of every buffer: window-generator frame banks, pool rows and units' input banks."""
-    return sum(lp.buffer_bits for lp in perf.layers)
+    return perf.buffer_bits
 
 
 def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:

@@ -78,17 +78,15 @@ def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
 
 def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
     """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
-    block RAM, and a window generator's frame banks (on ECP5 when marked for block RAM)."""
+    block RAM, and a window generator's frame banks where they land in block RAM
+    (:meth:`~lowbit.hw.window.WindowGenerator.bank_ram`)."""
     words, width = weight_rom_shape(lp)
     total = ram_blocks(words, width, family) if lp.weight_storage == "bram" and width else 0
     if lp.input_storage == "bram":
         total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family,
                             writable=True)
     if lp.layer.window is not None:
-        # iCE40 has no LUT RAM: yosys puts a small unmarked frame memory in a block too
-        # (bench/estimate_accuracy.py: two small CNNs, one SB_RAM40_4K each)
-        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits,
-                                       unmarked=family == "ice40")
+        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits, family)
         if ram is not None:
             total += ram_blocks(*ram, family, writable=True)
     return total

@@ -92,6 +92,11 @@ class NetworkPerf:
     plan: NetworkPlan | None = field(default=None, repr=False, compare=False)
 
     @property
+    def buffer_bits(self) -> int:
+        """Bits of every buffer in the design (:attr:`LayerPerf.buffer_bits`, summed)."""
+        return sum(lp.buffer_bits for lp in self.layers)
+
+    @property
     def logic_cells(self) -> int:
         """iCE40 logic cells the design needs, about: yosys and nextpnr pack few of lowbit's
         flip-flops (bank shift registers, RAM-fed registers) with a LUT, so cells ≈ LUTs +
