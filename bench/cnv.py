@@ -15,7 +15,7 @@ block RAM, fmax, frames/s and latency at fmax. A DIR that already holds ``synth.
 ``synth_top.v`` (a ``lowbit synth MODEL --target T -o DIR`` of this model) is read, not re-run.
 The sections not re-run (``rtl``, ``synth``) are kept from the last result. ``before`` is the
 figure measured before line-buffer work started (README, 2026-11: whole-frame windows, the old
-estimates).
+estimates), ``frame_buffers`` the last one with whole-frame windows (2026-12-01).
 
 Writes bench/results/cnv.json.
 """
@@ -46,6 +46,12 @@ BUDGETS = [20000, 10000, 60000]  # the first also runs in Verilator with --rtl
 BEFORE = {"target": "ecp5-85k", "luts": 25407, "ffs": 20417, "bram_blocks": 150,
           "fmax_mhz": 70.8, "ii_cycles": 41472, "latency_cycles": 268317,
           "frames_per_s": 1706, "latency_ms": 3.79, "window_storage_bits": 237312}
+# the same with the estimates rebuilt and weight ROMs placed by cost (2026-12-01, lowbit synth,
+# before line buffers): whole-frame windows, read as soon as a window's words were in
+FRAME_BUFFERS = {"target": "ecp5-85k", "luts": 52606, "ffs": 26675, "bram_blocks": 198,
+                 "fmax_mhz": 51.93, "ii_cycles": 10368, "latency_cycles": 51718,
+                 "frames_per_s": 5009, "latency_ms": 0.996, "window_storage_bits": 237312,
+                 "buffer_bits": 253360}
 
 
 def cnv_model(path: Path) -> Path:
@@ -101,6 +107,7 @@ def main():
                "reference_frames_per_s": round(100 / t_ref, 1)}
     old = json.loads((RESULTS / "cnv.json").read_text()) if (RESULTS / "cnv.json").exists() else {}
     payload["before"] = BEFORE
+    payload["frame_buffers"] = FRAME_BUFFERS
     kwargs = {"target": args.target} if args.target else {"lut_budget": BUDGETS[0]}
     design = lowbit.compile(net, **kwargs)
     perf = design.perf

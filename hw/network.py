@@ -59,7 +59,8 @@ def popcount_thresholds(layer: MatVec) -> tuple[np.ndarray, np.ndarray]:
 class NetworkTop(wiring.Component):
     """All layers of a network, streaming: XNOR-popcount layers on :class:`MVTU`, the others on
     :class:`MVAU`; a convolution has a :class:`WindowGenerator` in front of its unit and, when
-    it pools, a :class:`MaxPoolUnit` behind it.
+    it pools, a :class:`MaxPoolUnit` behind it. Consecutive line-buffered generators are linked
+    by their reservation signals (``down_ok``/``down_take`` to ``up_ok``/``up_take``).
 
     Members
     -------
@@ -86,8 +87,14 @@ class NetworkTop(wiring.Component):
             window = None
             if layer.window is not None:
                 window = WindowGenerator(layer.window, in_width=lp.in_width,
-                                         in_bits=lp.in_elem_bits, out_bits=layer.in_values.bits)
+                                         in_bits=lp.in_elem_bits, out_bits=layer.in_values.bits,
+                                         line=lp.line_buffer, credited=lp.credited,
+                                         reserve=lp.reserve)
                 m.submodules[f"{name}_window"] = window
+                if lp.credited:  # the generator before reserves room in this one's ring
+                    before = units[-1][0]
+                    m.d.comb += [before.down_ok.eq(window.up_ok),
+                                 window.up_take.eq(before.down_take)]
             if lp.engine == "xnor":
                 t, ge = popcount_thresholds(layer) if act is not None else (None, None)
                 unit = MVTU(layer.weights > 0, pe=f.pe, simd=f.simd, in_width=lp.unit_width,

@@ -52,11 +52,14 @@ class LayerFolding:
 class Folding:
     layers: tuple[LayerFolding, ...]
     label_select: bool = False  # argmax stage at the output: one class index per frame
+    # convolutions from the input on keep line buffers (rows, not frames: lowbit.hw.window)
+    line_buffers: bool = True
 
     def to_json(self) -> dict:
         return {
             "layers": [{k: v for k, v in asdict(f).items() if v is not None} for f in self.layers],
             "label_select": self.label_select,
+            "line_buffers": self.line_buffers,
         }
 
     @staticmethod
@@ -91,6 +94,24 @@ class LayerPlan:
     out_beats: int
     input_storage: str  # "registers" or "bram": where the unit's two input banks live
     weight_storage: str  # "constants", "lut" or "bram" (lowbit.hw.weights)
+    line_buffer: bool = False  # the window generator keeps a line-buffer ring, not two frames
+    # (pool, height, width) of the output when the next layer's line buffer is reserved from
+    # here (WindowGenerator's ``reserve``), else None
+    reserve: tuple[int, int, int] | None = None
+
+    @property
+    def credited(self) -> bool:
+        """The line buffer's writer is the layer before, which reserves room for its pixels."""
+        return self.line_buffer and self.index > 0
+
+    @property
+    def window_words(self) -> int:
+        """Words of the window generator's memory: the ring, or two frames."""
+        w = self.layer.window
+        pixel_words = w.channels * self.in_elem_bits // self.in_width
+        if self.line_buffer:
+            return WindowGenerator.line_words(w, pixel_words)
+        return 2 * w.height * w.width * pixel_words
 
     @property
     def name(self) -> str:
@@ -232,8 +253,13 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
     """Validate ``folding`` for ``net`` and derive each layer's plan.
 
     The input stream carries ``simd`` of layer 0 elements per beat, or one pixel per beat when
-    layer 0 is a convolution; between layers a stream carries ``pe`` lanes per beat."""
+    layer 0 is a convolution; between layers a stream carries ``pe`` lanes per beat. With
+    ``folding.line_buffers`` the convolutions from the input up to the first dense layer keep
+    line buffers, each reserving room in the next one's."""
     validate_folding(net, folding)
+    line = []
+    for k, layer in enumerate(net.layers):
+        line.append(folding.line_buffers and layer.window is not None and (k == 0 or line[-1]))
     first = net.layers[0]
     in_bits = net.input.out.bits
     if first.window is not None:  # one input pixel per beat
@@ -254,8 +280,14 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
             unit_width, unit_beats = WindowGenerator.out_beat(layer.window, width, elem_bits,
                                                               layer.in_values.bits)
         out_positions = layer.positions
+        reserve = None
         if layer.pool is not None:
             out_positions = layer.pool.out_height * layer.pool.out_width
+        if k + 1 < len(line) and line[k + 1]:
+            if layer.pool is not None:
+                reserve = (layer.pool.kernel, layer.pool.out_height, layer.pool.out_width)
+            else:
+                reserve = (1, layer.window.out_height, layer.window.out_width)
         plan = LayerPlan(
             index=k, layer=layer, folding=f, engine=engine(layer),
             tree_stages=_stages(layer, f), schedule=schedule,
@@ -265,6 +297,7 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
             input_storage=InputBanks.storage(unit_width, f.simd, layer.in_values.bits,
                                              layer.in_features, schedule.dense),
             weight_storage=weight_storage(schedule.cycles, bool(f.lut_weights)),
+            line_buffer=line[k], reserve=reserve,
         )
         layers.append(plan)
         width, beats, elem_bits = plan.out_width, plan.out_beats, lane_bits

@@ -18,6 +18,7 @@ cause is a :class:`lowbit.errors.LowbitError` with a one-line message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ def choose_folding(net: Network, folding="auto", *, target=None, lut_budget=None
     else:
         chosen = load_folding(folding, net)
     if label_select and not chosen.label_select:
-        chosen = Folding(chosen.layers, True)
+        chosen = dataclasses.replace(chosen, label_select=True)
     from lowbit.hw.plan import validate_folding
 
     validate_folding(net, chosen)

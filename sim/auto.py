@@ -38,10 +38,17 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     unconstrained = lut_budget is None and target_fps is None and cell_budget is None
     state = [[1, 1, False] for _ in net.layers]  # PE, SIMD, weights in LUTs
 
-    def perf(s) -> NetworkPerf:
+    def perf(s, exact: bool = False) -> NetworkPerf:
+        """The trial's estimates; its cycles as lower bounds unless ``exact`` (the coupled
+        line-buffer timing is only needed to check a rate)."""
         layers = tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None)
                        for layer, (pe, simd, lut) in zip(net.layers, s))
-        return analyze(net, Folding(layers), family)
+        return analyze(net, Folding(layers), family, exact)
+
+    def reaches(s, p: NetworkPerf) -> bool:
+        if clock_hz / p.ii_cycles < target_fps:
+            return False
+        return clock_hz / perf(s, exact=True).ii_cycles >= target_fps
 
     current = perf(state)
     if unconstrained:  # no device or budget named: never refuse, the smallest design builds
@@ -70,7 +77,7 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         else:
             state, current = placed
     while True:
-        if target_fps is not None and clock_hz / current.ii_cycles >= target_fps:
+        if target_fps is not None and reaches(state, current):
             break
         # the layer that sets the II; when its input beats pace it, widen the previous
         # layer's output (PE) instead of unfolding it
@@ -106,7 +113,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         if step is None:
             break
         state, current = step
-    if target_fps is not None and clock_hz / current.ii_cycles < target_fps:
+    if target_fps is not None and not reaches(state, current):
+        current = perf(state, exact=True)
         raise FoldingError(
             f"{target_fps:g}: no folding within the budget reaches it at {clock_hz / 1e6:g} MHz; "
             f"the fastest reaches {clock_hz / current.ii_cycles:,.0f} frames/s (II "

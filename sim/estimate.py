@@ -86,7 +86,8 @@ def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
         total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family,
                             writable=True)
     if lp.layer.window is not None:
-        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits, family)
+        ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits, family,
+                                       lp.line_buffer)
         if ram is not None:
             total += ram_blocks(*ram, family, writable=True)
     return total
@@ -217,6 +218,8 @@ def _window_luts(lp: LayerPlan) -> int:
     counters = 6 * sum(max(1, (v - 1).bit_length()) for v in
                        (w.out_height, w.out_width, *w.kernel, w.height * w.width))
     pad = (lp.in_width // lp.in_elem_bits) * layer.in_values.bits if w.padded else 0
+    if lp.line_buffer:  # ring addresses (a compare and subtract per step), the floor, room
+        counters += 3 * 5 * max(1, (lp.window_words - 1).bit_length())
     pool = 0
     if layer.pool is not None:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
@@ -234,7 +237,8 @@ def _window_ffs(lp: LayerPlan) -> int:
     if layer.pool is not None:
         pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
             + lp.out_width
-    return 48 + 2 * lp.in_width + pool
+    ring = 3 * max(1, (lp.window_words - 1).bit_length()) if lp.line_buffer else 0
+    return 48 + 2 * lp.in_width + pool + ring
 
 
 def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:

@@ -1,10 +1,10 @@
 """Folding files: the JSON that ``lowbit compile`` writes as ``folding.json`` and takes back.
 
 ``{"layers": [{"name": …, "pe": …, "simd": …, "tree_stages": …, "zero_skip": …,
-"operand_register": …, "lut_weights": …}, …], "label_select": false}``: ``pe`` and ``simd``
-are required, the rest optional (``popcount_stages`` is read as the older name of
-``tree_stages``). Every value is checked; unknown keys and non-boolean switches are refused,
-naming the entry.
+"operand_register": …, "lut_weights": …}, …], "label_select": false,
+"line_buffers": true}``: ``pe`` and ``simd`` are required, the rest optional
+(``popcount_stages`` is read as the older name of ``tree_stages``). Every value is checked;
+unknown keys and non-boolean switches are refused, naming the entry.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def parse_folding(data, net: Network, source: str = "folding") -> Folding:
 
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         fail('expected {"layers": [{"pe": …, "simd": …}, …]}')
-    unknown = set(data) - {"layers", "label_select"}
+    unknown = set(data) - {"layers", "label_select", "line_buffers"}
     if unknown:
         fail(f"unknown keys {sorted(unknown)}")
     layers = []
@@ -80,7 +80,10 @@ def parse_folding(data, net: Network, source: str = "folding") -> Folding:
     label_select = data.get("label_select", False)
     if not isinstance(label_select, bool):
         fail("label_select must be true or false")
-    folding = Folding(tuple(layers), label_select)
+    line_buffers = data.get("line_buffers", True)
+    if not isinstance(line_buffers, bool):
+        fail("line_buffers must be true or false")
+    folding = Folding(tuple(layers), label_select, line_buffers)
     validate_folding(net, folding)
     return folding
 

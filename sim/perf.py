@@ -58,7 +58,8 @@ class LayerPerf:
     positions: int = 1  # window positions per frame (convolutions)
     window_beats: int = 0  # beats of one window vector (== in_beats for a dense layer)
     frame_cycles: int = 0  # cycles per frame when this layer paces: positions × max(beats, steps)
-    window_storage_bits: int = 0  # the window generator's two frame banks
+    window_storage_bits: int = 0  # the window generator's two frame banks, or its line buffer
+    line_buffer: bool = False  # the window generator keeps rows (a ring), not frames
     pool_storage_bits: int = 0  # the max pool's row of partial maxima
     bank_storage_bits: int = 0  # the unit's two input banks (a window each for a convolution)
     pool: int = 0  # max-pool kernel after the thresholds (0: none)
@@ -124,11 +125,13 @@ class NetworkPerf:
         }
 
 
-def analyze(net: Network, folding: Folding, family: str = "ice40") -> NetworkPerf:
+def analyze(net: Network, folding: Folding, family: str = "ice40",
+            exact: bool = True) -> NetworkPerf:
     """The plan, exact cycle model and estimates (LUT4 and flip-flops on ``family``) of ``net``
-    under ``folding``."""
+    under ``folding``; ``exact=False``: cycles as lower bounds where line buffers couple the
+    layers (:func:`~lowbit.sim.timing.network_timing`)."""
     plan = plan_network(net, folding)
-    timing = network_timing(plan)
+    timing = network_timing(plan, exact)
     layers = []
     for lp, t in zip(plan.layers, timing.layers):
         layer = lp.layer
@@ -151,12 +154,13 @@ def analyze(net: Network, folding: Folding, family: str = "ice40") -> NetworkPer
             estimated_ffs=estimate.layer_ffs(lp, family),
             positions=lp.positions, window_beats=lp.window_beats, frame_cycles=t.frame_cycles,
             window_storage_bits=(0 if layer.window is None
-                                 else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits)),
+                                 else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits,
+                                                                lp.line_buffer)),
             pool_storage_bits=pool_bits,
             bank_storage_bits=InputBanks.bits(lp.window_beats, lp.unit_width,
                                               layer.in_features * layer.in_values.bits,
                                               lp.input_storage == "bram"),
-            pool=0 if layer.pool is None else layer.pool.kernel,
+            pool=0 if layer.pool is None else layer.pool.kernel, line_buffer=lp.line_buffer,
             out_beats=lp.out_beats,
         ))
     return NetworkPerf(

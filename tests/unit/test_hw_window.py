@@ -42,7 +42,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}x{c[1]}x{c[2]}-k{c[3]}-s{c[4]}"
                                              for c in CASES])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.4, 0.5)], ids=["free", "stalled"])
-def test_window_generator_equals_the_loop_and_its_timing(case, stalls):
+@pytest.mark.parametrize("line", [False, True], ids=["frames", "line"])
+def test_window_generator_equals_the_loop_and_its_timing(case, stalls, line):
     c, h, wd, kernel, stride, pads, in_bits, elements, bipolar_pad = case
     if bipolar_pad:  # a padded bipolar map: bit b becomes ternary index 2b, padding index 1
         in_map, pad_index, out_bits = (0, 2), 1, 2
@@ -50,7 +51,8 @@ def test_window_generator_equals_the_loop_and_its_timing(case, stalls):
         in_map, pad_index, out_bits = tuple(range(1 << in_bits)), 0, in_bits
     window = ConvWindow(c, h, wd, kernel, stride, pads, in_map, pad_index if any(pads) else None)
     in_width = elements * in_bits
-    dut = WindowGenerator(window, in_width=in_width, in_bits=in_bits, out_bits=out_bits)
+    dut = WindowGenerator(window, in_width=in_width, in_bits=in_bits, out_bits=out_bits,
+                          line=line)
     width, per_window = WindowGenerator.out_beat(window, in_width, in_bits, out_bits)
     assert width == dut.out_width
     rng = np.random.default_rng(c * h * wd)
