@@ -77,7 +77,8 @@ def folding(net, rng: random.Random, family: str):
         layers.append(LayerFolding(layer.name, pe, simd, stages,
                                    rng.choice([None, False]), register,
                                    lut_weights=rng.random() < 0.25 or None))
-    return Folding(tuple(layers), label_select=rng.random() < 0.2)
+    return Folding(tuple(layers), label_select=rng.random() < 0.2,
+                   line_buffers=rng.random() < 0.8)
 
 
 def check(case_seed: int) -> dict:

@@ -31,6 +31,14 @@ def _describe_quantizer(q) -> str:
     return f"{sign}{q.bit_width}{' narrow' if q.narrow else ''} x{q.scale:g}"
 
 
+def _window_kind(perf) -> str:
+    """What the window generators keep: line buffers (rows), frame banks, or both."""
+    kinds = {lp.line_buffer for lp in perf.layers if lp.positions > 1}
+    if kinds == {True}:
+        return "line buffers (rows of the map, not frames)"
+    return "frame banks" if kinds == {False} else "line buffers and frame banks"
+
+
 def layer_shape(layer) -> str:
     """``in -> out`` features, or for a convolution its window, maps and pooling."""
     w = layer.window
@@ -145,13 +153,14 @@ def report_markdown(net, perf, clock_mhz: float = 100.0) -> str:
         f"against synthesis)",
         "- FIFOs between layers: none needed (each unit double-buffers its input frame"
         + (f"; window generators hold {sum(lp.window_storage_bits for lp in perf.layers):,} "
-           f"bits of frame banks" if any(lp.positions > 1 for lp in perf.layers) else "") + ")",
+           f"bits of {_window_kind(perf)}" if any(lp.positions > 1 for lp in perf.layers)
+           else "") + ")",
         "",
         head, sep, *body, "",
         ENGINE_LEGEND.replace(" = ", " ") + " `w=0`: the share of zero weights; `cycles "
         "saved`: what the compacted schedule saves against NF·SF (unrolled layers drop zero "
-        "terms from the adder tree instead). `buffer bits`: the window generator's frame "
-        "banks, the pool's row of partial maxima and the unit's two input banks.",
+        "terms from the adder tree instead). `buffer bits`: the window generator's line "
+        "buffer (or frame banks), the pool's row of partial maxima and the unit's two input banks.",
         "",
         "Cycles come from `lowbit.sim.timing`; `lowbit simulate --rtl` measures the same "
         "numbers on the Verilated design.",

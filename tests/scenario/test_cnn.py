@@ -3,6 +3,7 @@ against the reference, measured cycles against lowbit.sim.perf, and clear refusa
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -116,10 +117,15 @@ def test_rtl_equals_reference_and_cycles_equal_model(exported, name):
     expected = reference.run(net, x)
     for pairs in RTL_FOLDINGS[name]:
         folding = auto_folding(net, lut_budget=8000) if pairs == "auto" else _folding(net, pairs)
-        y, _, result, perf = run_rtl(net, folding, x)
-        np.testing.assert_array_equal(y, expected)
-        assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
-        assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+        # line buffers (the default), and for the first folding also whole-frame buffers
+        frames = [False] if pairs is RTL_FOLDINGS[name][0] and name != "global-pool" else []
+        for line in [True] + frames:
+            folding = dataclasses.replace(folding, line_buffers=line)
+            y, _, result, perf = run_rtl(net, folding, x)
+            assert all(lp.line_buffer == line for lp in perf.layers if lp.positions > 1)
+            np.testing.assert_array_equal(y, expected)
+            assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+            assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
 
 
 @pytest.mark.parametrize("name", ["padded", "multibit"])

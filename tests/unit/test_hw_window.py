@@ -80,18 +80,48 @@ def test_window_generator_equals_the_loop_and_its_timing(case, stalls, line):
 
 @pytest.mark.parametrize("channels,size,in_width,in_bits", [(8, 8, 16, 2), (1, 3, 1, 1),
                                                           (4, 6, 4, 2)])
-def test_bank_facts_are_the_memory_the_generator_builds(channels, size, in_width, in_bits):
+@pytest.mark.parametrize("line", [False, True], ids=["frames", "line"])
+def test_bank_facts_are_the_memory_the_generator_builds(channels, size, in_width, in_bits, line):
     window = ConvWindow(channels, size, size, (2, 2), (1, 1), (0, 0, 0, 0),
                         tuple(range(1 << in_bits)))
-    dut = WindowGenerator(window, in_width=in_width, in_bits=in_bits, out_bits=in_bits)
-    memory = memories(dut)["input_banks"]
+    dut = WindowGenerator(window, in_width=in_width, in_bits=in_bits, out_bits=in_bits,
+                          line=line)
+    memory = memories(dut)["line_buffer" if line else "input_banks"]
     bits = memory.depth * Shape.cast(memory.shape).width
-    assert WindowGenerator.bank_bits(window, in_bits) == bits
+    assert WindowGenerator.bank_bits(window, in_bits, line) == bits
     block = memory.attrs.get("ram_style") == "block"
-    ram = WindowGenerator.bank_ram(window, in_width, in_bits)
+    ram = WindowGenerator.bank_ram(window, in_width, in_bits, line=line)
     assert (ram is not None) == block
     if block:
         assert ram == (memory.depth, Shape.cast(memory.shape).width)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}x{c[1]}x{c[2]}-k{c[3]}-s{c[4]}"
+                                             for c in CASES])
+def test_the_ring_holds_what_a_row_of_windows_reads_and_the_next_rows_first(case):
+    """Counted from the words themselves: while a row of windows is read, every word a later
+    window reads stays; the ring holds them, and the words of the next row's first window
+    (read before the floor moves), and never more than a frame."""
+    c, h, wd, kernel, stride, pads, in_bits, elements, _ = case
+    window = ConvWindow(c, h, wd, kernel, stride, pads, tuple(range(1 << in_bits)))
+    (kh, kw), (sh, sw) = kernel, stride
+    reads = []  # per window: the pixels (raster index) it reads
+    for oy in range(window.out_height):
+        for ox in range(window.out_width):
+            reads.append([(oy * sh + ky - pads[0]) * wd + ox * sw + kx - pads[1]
+                          for ky in range(kh) for kx in range(kw)
+                          if 0 <= oy * sh + ky - pads[0] < h and 0 <= ox * sw + kx - pads[1] < wd])
+    ow, most = window.out_width, 0
+    for row in range(window.out_height):
+        later = [p for k in range(row * ow, len(reads)) for p in reads[k]]
+        floor = min(later) // wd * wd  # whole rows above the row of windows are free
+        upto = [max(p for k in range(row * ow, (row + 1) * ow) for p in reads[k])]
+        if row + 1 < window.out_height:
+            upto.append(max(reads[(row + 1) * ow]))
+        if row == window.out_height - 1:
+            upto.append(h * wd - 1)  # the last window waits for the whole frame
+        most = max(most, max(upto) + 1 - floor)
+    assert WindowGenerator.line_words(window, 1) == min(most, h * wd)
 
 
 def test_window_generator_rejects_a_beat_that_splits_elements():

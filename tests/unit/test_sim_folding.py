@@ -20,7 +20,8 @@ def net():
 
 def test_a_folding_round_trips_through_its_json(net, tmp_path):
     folding = Folding((LayerFolding("fc0", 2, 8, 1, None, True),
-                       LayerFolding("fc1", 5, 4, lut_weights=True)), label_select=True)
+                       LayerFolding("fc1", 5, 4, lut_weights=True)), label_select=True,
+                      line_buffers=False)
     path = tmp_path / "f.json"
     path.write_text(json.dumps(folding.to_json()))
     assert load_folding(path, net) == folding
@@ -36,6 +37,8 @@ def test_the_older_key_popcount_stages_is_read_as_tree_stages(net):
     ({"layers": [{"pe": 1, "simd": 1}], "speed": 2}, "unknown keys ['speed']"),
     ({"layers": [{"pe": 1, "simd": 1}, {"pe": 1, "simd": 1}], "label_select": "no"},
      "label_select must be true or false"),
+    ({"layers": [{"pe": 1, "simd": 1}, {"pe": 1, "simd": 1}], "line_buffers": 0},
+     "line_buffers must be true or false"),
     ({"layers": [{"pe": 1, "simd": 1, "zero_skip": 1}, {"pe": 1, "simd": 1}]},
      "zero_skip must be true or false"),
     ({"layers": [{"pe": 1, "simd": 1, "lut_weights": "yes"}, {"pe": 1, "simd": 1}]},
