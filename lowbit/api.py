@@ -241,8 +241,10 @@ class Trained:
 def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epochs: int = 60,
           lr: float = 0.01, seed: int = 0, stochastic: bool = False, reads=(),
           force: bool = False, progress=None) -> Trained:
-    """Train an MLP with ``method`` on ``dataset`` (``digits`` or ``mnist-idx:DIR``) and write
-    it to ``out`` as QONNX; ``progress(epoch, epochs, loss)`` after each epoch."""
+    """Train a network with ``method`` on ``dataset`` (``digits`` or ``mnist-idx:DIR``) and
+    write it to ``out`` as QONNX; ``hidden``: the dense layers' widths, or an architecture with
+    convolutions such as ``("c16", "p", "c32", "p", "f64")`` (:func:`lowbit.sw.train.parse_arch`);
+    ``progress(epoch, epochs, loss)`` after each epoch."""
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -258,9 +260,16 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
     epochs = number(epochs, "epochs", integer=True)
     lr = number(lr, "lr")
     hidden = tuple(hidden)
-    if not hidden or any(not isinstance(h, int) or not 1 <= h <= 1 << 16 for h in hidden):
-        raise LowbitError(f"{','.join(map(str, hidden))}: hidden layer sizes from 1 to 65536",
-                          param="arch")
+    if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, str)) for h in hidden):
+        raise LowbitError(f"{','.join(map(str, hidden))}: hidden layer sizes from 1 to 65536, or "
+                          f"an architecture such as c16,p,c32,p,f64", param="arch")
+    from lowbit.sw.train import parse_arch
+
+    image = (1, 28, 28) if dataset.startswith("mnist-idx:") else (1, 8, 8)
+    try:
+        parse_arch(hidden, image)
+    except ValueError as exc:
+        raise LowbitError(f"{','.join(map(str, hidden))}: {exc}", param="arch") from None
     source = None
     if dataset.startswith("mnist-idx:"):
         source = Path(dataset.split(":", 1)[1])
@@ -288,7 +297,7 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
         staged = Path(tmp) / "model.onnx"
         info = export_qonnx(result.model, data, staged)
         net = load(staged)
-        y = run(net, data.x_test)
+        y = run(net, data.x_test.reshape(len(data.x_test), *net.input_shape))
         write_output_file(out, staged.read_bytes(), reads=reads, force=force)
     accuracy = 100.0 * float((y.argmax(1) == data.y_test).mean())
     return Trained(out, load(out), accuracy, result.test_accuracy, result.seconds,

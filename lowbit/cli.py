@@ -259,11 +259,8 @@ def _cmd_board_run(args) -> int:
 def _cmd_train(args) -> int:
     import lowbit
 
-    try:
-        hidden = tuple(int(v) for v in args.arch.split(",") if v.strip())
-    except ValueError:
-        raise LowbitError(f"{args.arch}: hidden layer sizes, e.g. 256,256",
-                          param="arch") from None
+    hidden = tuple(int(v) if v.strip().isdigit() else v.strip()
+                   for v in args.arch.split(",") if v.strip())
 
     def bar(epoch, epochs, loss):
         done = int(30 * epoch / epochs)
@@ -271,7 +268,7 @@ def _cmd_train(args) -> int:
         print(f"\r  [{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{epochs} loss {loss:.4f}",
               end=end, flush=True)
 
-    _say(f"training {args.method} on {args.dataset}, hidden layers {args.arch}")
+    _say(f"training {args.method} on {args.dataset}, layers {args.arch}")
     trained = lowbit.train(args.method, args.dataset, out=args.out, hidden=hidden,
                            epochs=args.epochs, lr=args.lr, seed=args.seed,
                            stochastic=args.stochastic, force=args.force, progress=bar)
@@ -366,13 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     _force(p)
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("train", help="train a low-bit MLP and write it as QONNX (needs the "
-                                     "train extra: torch)")
+    p = sub.add_parser("train", help="train a low-bit MLP or CNN and write it as QONNX (needs "
+                                     "the train extra: torch)")
     p.add_argument("--method", required=True,
                    choices=["float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2",
                             "dorefa", "pact"])
     p.add_argument("--dataset", default="digits", help="digits (default) or mnist-idx:DIR")
-    p.add_argument("--arch", default="256,256", help="hidden layer sizes (default 256,256)")
+    p.add_argument("--arch", default="256,256",
+                   help="hidden layer sizes (default 256,256), or with convolutions: cN a 3x3 "
+                        "convolution of N channels, p a 2x2 max pool, fN a dense layer "
+                        "(e.g. c16,p,c32,p,f64)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)

@@ -63,6 +63,12 @@ class Dataset:
     input_step: float
     input_shape: tuple = field(default=())
 
+    @property
+    def image(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of one input: the features as a square grey image."""
+        side = int(round(self.x_train.shape[1] ** 0.5))
+        return (1, side, side)
+
 
 def load_digits_split(seed: int = 0) -> Dataset:
     """scikit-learn's 1,797 digits, value / 16, split 80 / 20 (stratified, fixed seed)."""

@@ -1,6 +1,7 @@
 """Trained :class:`lowbit.sw.train.QuantMLP` networks written as QONNX.
 
-The graph is ``Quant (input) → [MatMul → BatchNormalization → BipolarQuant | Quant] × hidden →
+The graph is ``Quant (input) → [Conv → BatchNormalization → BipolarQuant | Quant (→ MaxPool)] ×
+convolutions (→ Flatten) → [MatMul → BatchNormalization → BipolarQuant | Quant] × hidden →
 MatMul → Mul``, weights as initializers holding the quantized values. Everything is laid out so
 the exported model's own float32 arithmetic is exact where lowbit turns it into integers:
 
@@ -68,9 +69,12 @@ def export_qonnx(model, data, path) -> ExportInfo:
         signed=0, narrow=0, rounding_mode="ROUND", name="quant_in"))
     act, rho = "a0", 1.0  # the input's scale ratio against training
     last = len(model.linears) - 1
+    convs = len(model.convs)
     for k in range(len(model.linears)):
         with torch.no_grad():
             w = model.weight(k).detach().double().numpy()
+        shape = w.shape
+        w = w.reshape(shape[0], -1)  # a convolution's weights: a row per output channel
         grid = _grid(w)
         if grid is None:  # TTQ: snap Wp/Wn to a 5-bit grid of the layer
             g = np.abs(w).max() / 16
@@ -81,8 +85,18 @@ def export_qonnx(model, data, path) -> ExportInfo:
         new_steps = _pow2(steps)
         ratio = new_steps / steps * rho  # exported z = ratio · trained z, per channel
         info["ratios"].append(ratio.tolist())
-        const(f"w{k}", (ints * new_steps[:, None]).T.astype(np.float32))
-        nodes.append(helper.make_node("MatMul", [act, f"w{k}"], [f"acc{k}"], name=f"fc{k}"))
+        exported = ints * new_steps[:, None]
+        if k < convs:
+            const(f"w{k}", exported.reshape(shape).astype(np.float32))
+            nodes.append(helper.make_node("Conv", [act, f"w{k}"], [f"acc{k}"],
+                                          kernel_shape=list(shape[2:]), name=f"conv{k}"))
+        else:
+            if k == convs and convs:
+                nodes.append(helper.make_node("Flatten", [act], [f"flat{k}"], axis=1,
+                                              name="flatten"))
+                act = f"flat{k}"
+            const(f"w{k}", exported.T.astype(np.float32))
+            nodes.append(helper.make_node("MatMul", [act, f"w{k}"], [f"acc{k}"], name=f"fc{k}"))
         if k == last:
             nodes.append(helper.make_node("Mul", [f"acc{k}", const(
                 "out_scale", (1 / ratio).astype(np.float32))], ["y"], name="out_scale"))
@@ -112,9 +126,14 @@ def export_qonnx(model, data, path) -> ExportInfo:
                 signed=0, narrow=0, rounding_mode="ROUND", name=f"quant_a{k + 1}"))
             rho = c
         act = out
+        if k < convs and model.convs[k][1]:
+            nodes.append(helper.make_node("MaxPool", [act], [f"pool{k}"], kernel_shape=[2, 2],
+                                          strides=[2, 2], name=f"pool{k}"))
+            act = f"pool{k}"
+    in_shape = [1, *model.image] if convs else [1, model.sizes[0]]
     graph = helper.make_graph(
         nodes, f"lowbit_{model.method}",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, model.sizes[0]])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, model.sizes[-1]])],
         initializer=inits)
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),

@@ -1,7 +1,10 @@
-"""Training low-bit MLPs with the methods of :mod:`lowbit.sw.quant`, on data that needs no
-download: scikit-learn's digits (8×8, shipped with scikit-learn) or MNIST IDX files.
+"""Training low-bit MLPs and CNNs with the methods of :mod:`lowbit.sw.quant`, on data that needs
+no download: scikit-learn's digits (8×8, shipped with scikit-learn) or MNIST IDX files.
 
-Every network is ``input Quant → [Linear → BatchNorm → activation] × hidden → Linear``. The input
+Every network is ``input Quant → [Linear → BatchNorm → activation] × hidden → Linear``, or with
+convolutions in the architecture (``c16,p,c32,p,f64``: :func:`parse_arch`) ``input Quant →
+[Conv 3×3 → BatchNorm → activation (→ MaxPool 2×2)] × convs → [Linear → BatchNorm →
+activation] × dense → Linear`` on the image (digits 1×8×8, MNIST 1×28×28). The input
 is pixels in [0, 1] (digits: value / 16, exact at a 5-bit step of 1/16; MNIST: 8 bits at a step
 of 1/256). Each method picks the weight quantizer and the activation:
 
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from . import quant
 from .datasets import Dataset
 
-__all__ = ["METHODS", "QuantMLP", "train", "TrainResult"]
+__all__ = ["METHODS", "QuantMLP", "train", "TrainResult", "parse_arch"]
 
 METHODS = ("float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2", "dorefa",
            "pact")
@@ -41,18 +44,61 @@ def _torch():
     return torch
 
 
-class QuantMLP:
-    """The network for one method: plain tensors, so the exporter can read every parameter."""
+def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
+    """The layers of an architecture: ``N`` or ``fN`` a dense layer of N, ``cN`` a 3×3
+    convolution of N channels (stride 1, no padding), ``p`` a 2×2 max pool after the
+    convolution before it. Returns ``(("conv", N) | ("pool",) | ("fc", N), …)``; ValueError
+    names the token that does not fit ``image`` ``(channels, height, width)``."""
+    layers, (_, h, w), dense = [], image, False
+    for token in tokens:
+        t = str(token).strip().lower()
+        if t == "p":
+            if not layers or layers[-1][0] != "conv":
+                raise ValueError(f"{t!r}: a pool must follow a convolution")
+            if min(h, w) < 2:
+                raise ValueError(f"{t!r}: the map is {h}×{w}, too small to pool")
+            layers.append(("pool",))
+            h, w = h // 2, w // 2
+            continue
+        kind = "conv" if t.startswith("c") else "fc"
+        digits = t[1:] if t[:1] in ("c", "f") else t
+        if not digits.isdigit() or not 1 <= int(digits) <= 1 << 16:
+            raise ValueError(f"{t!r}: expected N or fN (dense), cN (3×3 convolution) or p "
+                             f"(2×2 max pool), N from 1 to 65536")
+        if kind == "conv":
+            if dense:
+                raise ValueError(f"{t!r}: convolutions come before the dense layers")
+            if min(h, w) < 3:
+                raise ValueError(f"{t!r}: the map is {h}×{w}, too small for a 3×3 window")
+            h, w = h - 2, w - 2
+        dense = dense or kind == "fc"
+        layers.append((kind, int(digits)))
+    return tuple(layers)
 
-    def __init__(self, sizes: tuple[int, ...], method: str, seed: int = 0):
+
+class QuantMLP:
+    """The network for one method: plain tensors, so the exporter can read every parameter.
+
+    ``sizes`` are the dense layers' widths (input first, 10 last); ``convs`` the convolutions
+    in front of them, ``(channels, pool)`` each (3×3, stride 1, no padding; a 2×2 max pool after
+    the activation when ``pool``), on images of ``image`` ``(channels, height, width)``; then
+    ``sizes[0]`` is the flattened map."""
+
+    def __init__(self, sizes: tuple[int, ...], method: str, seed: int = 0, convs=(),
+                 image: tuple[int, int, int] | None = None):
         torch = _torch()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         torch.manual_seed(seed)
         self.sizes, self.method = tuple(sizes), method
+        self.convs, self.image = tuple(convs), image
+        channels = [image[0]] + [c for c, _ in self.convs] if self.convs else []
         self.linears = torch.nn.ModuleList(
-            torch.nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(b) for b in sizes[1:-1])
+            [torch.nn.Conv2d(a, b, 3, bias=False) for a, b in zip(channels[:-1], channels[1:])]
+            + [torch.nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.norms = torch.nn.ModuleList(
+            [torch.nn.BatchNorm2d(c) for c, _ in self.convs]
+            + [torch.nn.BatchNorm1d(b) for b in sizes[1:-1]])
         self.ttq = torch.nn.ModuleList(quant.TTQ(0.05) for _ in self.linears) \
             if method == "ttq" else None
         self.pact = torch.nn.ModuleList(quant.PACT(4, 2.0) for _ in self.norms) \
@@ -109,10 +155,18 @@ class QuantMLP:
         return quant.dorefa_activations(x, ACT_BITS[m])
 
     def __call__(self, x):
+        torch = _torch()
+        if self.convs:
+            x = x.reshape(len(x), *self.image)
         for k, linear in enumerate(self.linears):
-            x = x @ self.weight(k).t()
+            if k < len(self.convs):
+                x = torch.nn.functional.conv2d(x, self.weight(k))
+            else:
+                x = x.flatten(1) @ self.weight(k).t()
             if k < len(self.norms):
                 x = self.activation(k, self.norms[k](x))
+            if k < len(self.convs) and self.convs[k][1]:
+                x = torch.nn.functional.max_pool2d(x, 2)
         return x
 
 
@@ -124,15 +178,29 @@ class TrainResult:
     epochs: int
 
 
-def train(data: Dataset, method: str, *, hidden: tuple[int, ...] = (256, 256),
+def train(data: Dataset, method: str, *, hidden: tuple = (256, 256),
           epochs: int = 60, batch: int = 64, lr: float = 0.01, seed: int = 0,
           stochastic: bool = False, progress=None) -> TrainResult:
-    """Train ``method`` on ``data``; ``progress(epoch, epochs, loss)`` after each epoch."""
+    """Train ``method`` on ``data``; ``hidden``: the dense widths, or an architecture with
+    convolutions (:func:`parse_arch`); ``progress(epoch, epochs, loss)`` after each epoch."""
     torch = _torch()
     torch.set_num_threads(2)
     torch.manual_seed(seed)
-    sizes = (data.x_train.shape[1], *hidden, 10)
-    model = QuantMLP(sizes, method, seed)
+    image = data.image
+    layers = parse_arch(hidden, image)
+    convs, dense = [], []
+    c, h, w = image
+    for spec in layers:
+        if spec[0] == "conv":
+            convs.append([spec[1], False])
+            c, h, w = spec[1], h - 2, w - 2
+        elif spec[0] == "pool":
+            convs[-1][1] = True
+            h, w = h // 2, w // 2
+        else:
+            dense.append(spec[1])
+    first = c * h * w if convs else data.x_train.shape[1]
+    model = QuantMLP((first, *dense, 10), method, seed, [tuple(v) for v in convs], image)
     model.stochastic = stochastic
     if method == "inq":
         model.inq = [quant.INQ(linear.weight, 4) for linear in model.linears]

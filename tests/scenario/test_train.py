@@ -109,3 +109,59 @@ def test_mnist_idx_training_reads_the_files_and_exports(tmp_path, mnist_test):
     net = import_model(tmp_path / "m.onnx")
     x = data.x_test[:50]
     np.testing.assert_array_equal(reference.run(net, x), qonnx_run(tmp_path / "m.onnx", x)[0])
+
+
+CNN_ARCH = ("c8", "p", "c16", "f32")
+
+
+@pytest.mark.parametrize("method", ["bnn", "twn", "dorefa", "log2"])
+def test_trained_cnn_exports_to_qonnx_that_lowbit_runs_exactly(tmp_path, digits, method):
+    """A CNN (3×3 convolutions, a max pool, Flatten, dense) trained on the 8×8 digits: the
+    exported QONNX, run by qonnx, equals lowbit's reference on outputs and on the hidden and
+    pooled tensors, and keeps the trained model's accuracy."""
+    result = train(digits, method, hidden=CNN_ARCH, epochs=3)
+    path = tmp_path / f"{method}-cnn.onnx"
+    export_qonnx(result.model, digits, path)
+    net = import_model(path)
+    assert [layer.positions for layer in net.layers] == [36, 1, 1, 1]
+    assert net.layers[0].pool is not None and net.layers[0].pool.kernel == 2
+    x = digits.x_test[:120].reshape(-1, 1, 8, 8)
+    y, inter = reference.run(net, x, intermediates=True)
+    tensors = [net.layers[0].activation.tensor, net.layers[0].pool.tensor]
+    y_q, tensors_q = qonnx_run(path, x, tensors)
+    np.testing.assert_array_equal(y, y_q)
+    act = net.layers[0].activation
+    ours = inter[act.tensor].astype(np.float32) * np.float32(act.out.scale)
+    theirs = tensors_q[act.tensor].transpose(0, 2, 3, 1)  # NCHW → the reference's HWC
+    np.testing.assert_array_equal(ours.reshape(len(x), -1), theirs.reshape(len(x), -1))
+    exported = reference.run(net, digits.x_test.reshape(-1, 1, 8, 8)).argmax(1)
+    assert abs(100 * float((exported == digits.y_test).mean()) - result.test_accuracy) <= 0.3
+
+
+def test_trained_cnn_rtl_equals_reference_on_the_test_split(tmp_path, digits):
+    from helpers import run_rtl
+    from lowbit.sim.auto import auto_folding
+
+    result = train(digits, "twn", hidden=CNN_ARCH, epochs=2)
+    export_qonnx(result.model, digits, tmp_path / "cnn.onnx")
+    net = import_model(tmp_path / "cnn.onnx")
+    x = digits.x_test.reshape(-1, 1, 8, 8)
+    y, _, rtl, perf = run_rtl(net, auto_folding(net), x)
+    assert perf.layers[0].line_buffer and perf.layers[1].line_buffer
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert rtl.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert rtl.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+@pytest.mark.parametrize("arch,words", [("c8,f16,c8", "convolutions come before"),
+                                        ("p,f16", "a pool must follow a convolution"),
+                                        ("c8,c8,c8,c8", "too small for a 3×3 window"),
+                                        ("c8,x3", "'x3': expected N or fN")])
+def test_an_architecture_that_does_not_fit_gets_one_line_and_exit_2(tmp_path, arch, words):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "train", "--method", "twn", "--arch",
+                           arch, "-o", str(tmp_path / "t.onnx")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "arch" in lines[0], proc.stderr
+    assert not (tmp_path / "t.onnx").exists()
