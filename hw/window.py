@@ -188,7 +188,8 @@ class WindowGenerator(wiring.Component):
 
         # -- write side ------------------------------------------------------------------------
         # frame mode: frames into alternate banks of one memory; line mode: a ring of
-        # ``ring`` words, ``occupied`` of them between the floor and the next word written
+        # ``ring`` words, ``held`` of them between the floor and the next word written (or
+        # reserved)
         if self.line:
             ring = self.line_words(w, wp)
             memory = Memory(shape=in_width, depth=ring, init=[], attrs=attrs)
