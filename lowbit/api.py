@@ -243,7 +243,7 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
           force: bool = False, progress=None) -> Trained:
     """Train a network with ``method`` on ``dataset`` (``digits`` or ``mnist-idx:DIR``) and
     write it to ``out`` as QONNX; ``hidden``: the dense layers' widths, or an architecture with
-    convolutions such as ``("c16", "p", "c32", "p", "f64")`` (:func:`lowbit.sw.train.parse_arch`);
+    convolutions such as ``("c16", "p", "c32", "p", "f64")`` (:func:`lowbit.sw.arch.parse_arch`);
     ``progress(epoch, epochs, loss)`` after each epoch."""
     try:
         import torch  # noqa: F401
@@ -263,7 +263,7 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
     if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, str)) for h in hidden):
         raise LowbitError(f"{','.join(map(str, hidden))}: hidden layer sizes from 1 to 65536, or "
                           f"an architecture such as c16,p,c32,p,f64", param="arch")
-    from lowbit.sw.train import parse_arch
+    from lowbit.sw.arch import parse_arch
 
     image = (1, 28, 28) if dataset.startswith("mnist-idx:") else (1, 8, 8)
     try:

@@ -258,9 +258,15 @@ def _cmd_board_run(args) -> int:
 
 def _cmd_train(args) -> int:
     import lowbit
+    from lowbit.sw.arch import parse_arch
 
     hidden = tuple(int(v) if v.strip().isdigit() else v.strip()
                    for v in args.arch.split(",") if v.strip())
+    image = (1, 28, 28) if args.dataset.startswith("mnist-idx:") else (1, 8, 8)
+    try:
+        parse_arch(hidden, image)
+    except ValueError as exc:
+        raise LowbitError(f"{args.arch}: {exc}", param="arch") from None
 
     def bar(epoch, epochs, loss):
         done = int(30 * epoch / epochs)

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 from . import quant
+from .arch import parse_arch
 from .datasets import Dataset
 
 __all__ = ["METHODS", "QuantMLP", "train", "TrainResult", "parse_arch"]
@@ -42,38 +43,6 @@ def _torch():
     import torch
 
     return torch
-
-
-def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
-    """The layers of an architecture: ``N`` or ``fN`` a dense layer of N, ``cN`` a 3×3
-    convolution of N channels (stride 1, no padding), ``p`` a 2×2 max pool after the
-    convolution before it. Returns ``(("conv", N) | ("pool",) | ("fc", N), …)``; ValueError
-    names the token that does not fit ``image`` ``(channels, height, width)``."""
-    layers, (_, h, w), dense = [], image, False
-    for token in tokens:
-        t = str(token).strip().lower()
-        if t == "p":
-            if not layers or layers[-1][0] != "conv":
-                raise ValueError(f"{t!r}: a pool must follow a convolution")
-            if min(h, w) < 2:
-                raise ValueError(f"{t!r}: the map is {h}×{w}, too small to pool")
-            layers.append(("pool",))
-            h, w = h // 2, w // 2
-            continue
-        kind = "conv" if t.startswith("c") else "fc"
-        digits = t[1:] if t[:1] in ("c", "f") else t
-        if not digits.isdigit() or not 1 <= int(digits) <= 1 << 16:
-            raise ValueError(f"{t!r}: expected N or fN (dense), cN (3×3 convolution) or p "
-                             f"(2×2 max pool), N from 1 to 65536")
-        if kind == "conv":
-            if dense:
-                raise ValueError(f"{t!r}: convolutions come before the dense layers")
-            if min(h, w) < 3:
-                raise ValueError(f"{t!r}: the map is {h}×{w}, too small for a 3×3 window")
-            h, w = h - 2, w - 2
-        dense = dense or kind == "fc"
-        layers.append((kind, int(digits)))
-    return tuple(layers)
 
 
 class QuantMLP:
@@ -182,7 +151,8 @@ def train(data: Dataset, method: str, *, hidden: tuple = (256, 256),
           epochs: int = 60, batch: int = 64, lr: float = 0.01, seed: int = 0,
           stochastic: bool = False, progress=None) -> TrainResult:
     """Train ``method`` on ``data``; ``hidden``: the dense widths, or an architecture with
-    convolutions (:func:`parse_arch`); ``progress(epoch, epochs, loss)`` after each epoch."""
+    convolutions (:func:`lowbit.sw.arch.parse_arch`); ``progress(epoch, epochs, loss)`` after
+    each epoch."""
     torch = _torch()
     torch.set_num_threads(2)
     torch.manual_seed(seed)

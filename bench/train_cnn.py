@@ -1,0 +1,100 @@
+"""A CNN trained with ``lowbit train`` on MNIST, from the trainer to an iCEBreaker bitstream.
+
+``lowbit.train(method, "mnist-idx:../shared/data/mnist", hidden=c16,p,c32,p,f64)``: 3×3
+convolutions of 16 and 32 channels, each followed by a 2×2 max pool, a dense layer of 64 and the
+10 outputs. ../shared holds MNIST's 10,000 test images only (no training set), so the trainer
+splits them 80 / 20 (stratified, seed 0): 8,000 to train on, 2,000 held out; the accuracy is on
+those 2,000, in lowbit's reference on the exported QONNX (the number the hardware gives), with
+the torch model's beside it. Then: qonnx on the same images == the reference; the design
+``auto`` folds for the iCEBreaker's UP5K through Verilator on ``--rtl N`` held-out images
+(outputs == reference, II and latency == model); and ``lowbit build --board icebreaker`` (logic
+cells, block RAM, fmax, frames/s at the 12 MHz board clock). Writes bench/results/train_cnn.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import REPO, SHARED, require, write_result
+
+import lowbit
+
+ARCH = ("c16", "p", "c32", "p", "f64")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="bnn")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--model", help="an already trained QONNX file (skips training)")
+    parser.add_argument("--rtl", type=int, default=200, metavar="N")
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    mnist = require(SHARED / "data" / "mnist")
+    work = Path(tempfile.mkdtemp(prefix="lowbit-bench-cnn-"))
+    from lowbit.sw.datasets import load_mnist_split
+
+    data = load_mnist_split(mnist)
+    row = {"method": args.method, "arch": ",".join(ARCH), "dataset": "MNIST t10k, 8,000 train /"
+           " 2,000 held out (stratified, seed 0)"}
+    if args.model:
+        path = Path(args.model)
+        row["trained"] = f"read from {path.name}"
+    else:
+        path = work / "cnn.onnx"
+        start = time.perf_counter()
+        trained = lowbit.train(args.method, f"mnist-idx:{mnist}", out=path, hidden=ARCH,
+                               epochs=args.epochs,
+                               progress=lambda e, n, loss: print(f"  epoch {e}/{n} {loss:.4f}",
+                                                                 flush=True))
+        row.update(epochs=args.epochs, seconds=round(time.perf_counter() - start, 1),
+                   torch_accuracy=round(trained.torch_accuracy, 2))
+    net = lowbit.load(path)
+    x = data.x_test.reshape(len(data.x_test), *net.input_shape)
+    y = lowbit.run(net, x)
+    row["accuracy"] = round(100 * float((y.argmax(1) == data.y_test).mean()), 2)
+    row["weight_kinds"] = [layer.weight_kind.value for layer in net.layers]
+    sys.path.insert(0, str(REPO / "tests"))
+    from oracles import qonnx_run
+
+    y_q, _ = qonnx_run(path, x[:500], [])
+    row["qonnx_equal_on_500"] = bool(np.array_equal(y[:500], y_q))
+    print(row, flush=True)
+    design = lowbit.compile(net, target="ice40-up5k")
+    perf = design.perf
+    row["folding"] = [(f.pe, f.simd) for f in design.folding.layers]
+    row["model"] = {"ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
+                    "estimated_luts": perf.estimated_luts, "buffer_bits": perf.buffer_bits,
+                    "window_storage_bits": sum(lp.window_storage_bits for lp in perf.layers)}
+    if args.rtl:
+        sim = design.simulate(x[:args.rtl])
+        rtl = sim.rtl
+        row["rtl"] = {"frames": args.rtl,
+                      "equal_to_reference": bool(np.array_equal(sim.outputs, y[:args.rtl])),
+                      "ii_cycles": rtl.ii_cycles(perf.out_beats),
+                      "latency_cycles": rtl.latency_cycles(perf.in_beats, perf.out_beats)}
+        print(row["rtl"], flush=True)
+    if not args.no_build:
+        board = lowbit.compile(net, target="ice40-up5k", clock_mhz=12, reserve_bram=2)
+        start = time.perf_counter()
+        result = board.build("icebreaker", work / "build",
+                             progress=lambda m: print("   ", m, flush=True))
+        built = result.to_json()
+        row["icebreaker"] = {
+            "folding": [(f.pe, f.simd) for f in board.folding.layers],
+            "utilization": {k: v for k, v in built["utilization"].items() if v["used"]},
+            "fmax_mhz": built["fmax_mhz"], "clock_mhz": built["clock_mhz"],
+            "ii_cycles": built["ii_cycles"],
+            "frames_per_s_at_board_clock": built["frames_per_s_compute"],
+            "seconds": round(time.perf_counter() - start, 1)}
+        print(row["icebreaker"], flush=True)
+    write_result("train_cnn", {"runs": [row]})
+
+
+if __name__ == "__main__":
+    main()
