@@ -39,7 +39,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .banks import InputBanks
+from .banks import BRAM_MIN_BITS, InputBanks
 
 __all__ = ["WindowGenerator", "WINDOW_BRAM_MIN_BITS"]
 
@@ -131,10 +131,11 @@ class WindowGenerator(wiring.Component):
         :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops). With ``family``: when
         it lands in block RAM there, which on iCE40 (no LUT RAM) two frame banks do whatever
         their size (yosys maps an unmarked one into a block too: bench/estimate_accuracy.py's
-        small CNNs), a small line-buffer ring not (78 bits in tests/unit/test_sim_estimate.py's
-        CNN)."""
-        small = WindowGenerator.bank_bits(window, in_bits, line) < WINDOW_BRAM_MIN_BITS
-        if small and (family != "ice40" or line):  # yosys keeps a small ring in logic there
+        small CNNs), and a line-buffer ring from :data:`~lowbit.hw.banks.BRAM_MIN_BITS` on (672
+        and 696 bits went to blocks, 78 stayed in logic: a trained MNIST CNN and
+        tests/unit/test_sim_estimate.py's)."""
+        bits = WindowGenerator.bank_bits(window, in_bits, line)
+        if bits < WINDOW_BRAM_MIN_BITS and (family != "ice40" or (line and bits < BRAM_MIN_BITS)):
             return None
         if line:
             return WindowGenerator.line_words(window, window.channels * in_bits // in_width), \
