@@ -6,9 +6,11 @@ convolutions of 16 and 32 channels, each followed by a 2×2 max pool, a dense la
 splits them 80 / 20 (stratified, seed 0): 8,000 to train on, 2,000 held out; the accuracy is on
 those 2,000, in lowbit's reference on the exported QONNX (the number the hardware gives), with
 the torch model's beside it. Then: qonnx on the same images == the reference; the design
-``auto`` folds for the iCEBreaker's UP5K through Verilator on ``--rtl N`` held-out images
-(outputs == reference, II and latency == model); and ``lowbit build --board icebreaker`` (logic
-cells, block RAM, fmax, frames/s at the 12 MHz board clock). Writes bench/results/train_cnn.json.
+``auto`` folds for ``--rtl-target`` (the iCEBreaker's UP5K by default) through Verilator on
+``--rtl N`` held-out images (outputs == reference, II and latency == model); and ``lowbit build
+--board icebreaker`` (logic cells, block RAM, fmax, frames/s at the 12 MHz board clock). A
+design that does not fit is recorded with lowbit's refusal. ``--model`` reads a network
+``lowbit train`` wrote instead of training one. Writes bench/results/train_cnn.json.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--model", help="an already trained QONNX file (skips training)")
     parser.add_argument("--rtl", type=int, default=200, metavar="N")
+    parser.add_argument("--rtl-target", default="ice40-up5k",
+                        help="the device whose auto folding runs in Verilator")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     mnist = require(SHARED / "data" / "mnist")
@@ -65,35 +69,53 @@ def main():
     y_q, _ = qonnx_run(path, x[:500], [])
     row["qonnx_equal_on_500"] = bool(np.array_equal(y[:500], y_q))
     print(row, flush=True)
-    design = lowbit.compile(net, target="ice40-up5k")
+    try:
+        design = lowbit.compile(net, target=args.rtl_target)
+    except lowbit.LowbitError as exc:  # does not fit: say so, as lowbit compile would
+        row["rtl_target"] = {args.rtl_target: f"refused: {exc}"}
+        args.rtl, design = 0, None
+    if design is not None:
+        row.update(_rtl(design, x, y, args.rtl, args.rtl_target))
+    if not args.no_build:
+        try:
+            row["icebreaker"] = _icebreaker(net, work)
+        except lowbit.LowbitError as exc:
+            row["icebreaker"] = f"refused: {exc}"
+        print(row["icebreaker"], flush=True)
+    write_result("train_cnn", {"runs": [row]})
+
+
+def _rtl(design, x, y, frames: int, target: str) -> dict:
     perf = design.perf
+    row = {}
+    row["rtl_target"] = target
     row["folding"] = [(f.pe, f.simd) for f in design.folding.layers]
     row["model"] = {"ii_cycles": perf.ii_cycles, "latency_cycles": perf.latency_cycles,
                     "estimated_luts": perf.estimated_luts, "buffer_bits": perf.buffer_bits,
                     "window_storage_bits": sum(lp.window_storage_bits for lp in perf.layers)}
-    if args.rtl:
-        sim = design.simulate(x[:args.rtl])
+    if frames:
+        sim = design.simulate(x[:frames])
         rtl = sim.rtl
-        row["rtl"] = {"frames": args.rtl,
-                      "equal_to_reference": bool(np.array_equal(sim.outputs, y[:args.rtl])),
+        row["rtl"] = {"frames": frames,
+                      "equal_to_reference": bool(np.array_equal(sim.outputs, y[:frames])),
                       "ii_cycles": rtl.ii_cycles(perf.out_beats),
                       "latency_cycles": rtl.latency_cycles(perf.in_beats, perf.out_beats)}
         print(row["rtl"], flush=True)
-    if not args.no_build:
-        board = lowbit.compile(net, target="ice40-up5k", clock_mhz=12, reserve_bram=2)
-        start = time.perf_counter()
-        result = board.build("icebreaker", work / "build",
-                             progress=lambda m: print("   ", m, flush=True))
-        built = result.to_json()
-        row["icebreaker"] = {
-            "folding": [(f.pe, f.simd) for f in board.folding.layers],
+    return row
+
+
+def _icebreaker(net, work: Path) -> dict:
+    board = lowbit.compile(net, target="ice40-up5k", clock_mhz=12, reserve_bram=2)
+    start = time.perf_counter()
+    result = board.build("icebreaker", work / "build",
+                         progress=lambda m: print("   ", m, flush=True))
+    built = result.to_json()
+    return {"folding": [(f.pe, f.simd) for f in board.folding.layers],
             "utilization": {k: v for k, v in built["utilization"].items() if v["used"]},
             "fmax_mhz": built["fmax_mhz"], "clock_mhz": built["clock_mhz"],
             "ii_cycles": built["ii_cycles"],
             "frames_per_s_at_board_clock": built["frames_per_s_compute"],
             "seconds": round(time.perf_counter() - start, 1)}
-        print(row["icebreaker"], flush=True)
-    write_result("train_cnn", {"runs": [row]})
 
 
 if __name__ == "__main__":
