@@ -149,12 +149,16 @@ def layer_timing(lp: LayerPlan, arrivals: np.ndarray) -> tuple[LayerTiming, np.n
 
 def _floor_times(events: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray) -> np.ndarray:
     """First cycle in which a line buffer's floor (``events``: cycles from which it holds, and
-    its values then, counted over frames) is at least each of ``values``."""
+    its values then, counted over frames) is at least each of ``values``. The floor reaches
+    the end of the last frame, so a value it never reaches is a ring too small to make
+    progress: an error, not a number."""
     if events is None:
         return np.full(len(values), NEVER, dtype=np.int64)
     times, floors = events
     idx = np.searchsorted(floors, values, side="left")
-    out = np.append(times, NEVER)[np.minimum(idx, len(times))]
+    if np.any((idx >= len(times)) & (values > 0)):
+        raise RuntimeError("a line buffer waits for room it never gets (ring too small)")
+    out = times[np.minimum(idx, len(times) - 1)]
     return np.where(values <= 0, NEVER, out)
 
 
@@ -194,16 +198,14 @@ def _line_windows(lp: LayerPlan, arrivals: np.ndarray, credit: np.ndarray | None
     return starts, (np.array(ev_t, dtype=np.int64), np.array(ev_v, dtype=np.int64))
 
 
-def line_timing(plan: NetworkPlan, frames: int) -> list[np.ndarray]:
-    """Output beat cycles of each line-buffered layer (the chain from the input) over
-    ``frames`` frames streamed in from cycle 0, and the starts of each: ``[(starts, out)]``."""
+def line_timing(plan: NetworkPlan, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Window starts and output beat cycles of each line-buffered layer (the chain from the
+    input) over ``frames`` frames streamed in from cycle 0: ``[(starts, out)]``."""
     chain = [lp for lp in plan.layers if lp.line_buffer]
     rings = [lp.window_words for lp in chain]
-    words = [lp.layer.window.height * lp.layer.window.width * lp.layer.window.channels
-             * lp.in_elem_bits // lp.in_width for lp in chain]
-    host = np.arange(frames * words[0], dtype=np.int64)
+    host = np.arange(frames * plan.in_beats, dtype=np.int64)
     events = [None] * len(chain)
-    while True:
+    for _ in range(1000):  # each round moves some floor event later, or it is the last
         # the host's beat n is taken once the first ring's floor passes n − C
         room = _floor_times(events[0], host - rings[0] + 1)
         arrivals = np.maximum.accumulate(np.maximum(room, host) - host) + host
@@ -213,7 +215,7 @@ def line_timing(plan: NetworkPlan, frames: int) -> list[np.ndarray]:
             if i + 1 < len(chain):
                 nxt = chain[i + 1]
                 pw = nxt.layer.window.channels * nxt.in_elem_bits // nxt.in_width
-                pool, h, wd = lp.reserve
+                pool = lp.reserve[0]
                 producing = np.tile(WindowGenerator.producing(lp.layer.window.out_height,
                                                               lp.layer.window.out_width, pool),
                                     frames)
@@ -229,6 +231,7 @@ def line_timing(plan: NetworkPlan, frames: int) -> list[np.ndarray]:
                for old, new in zip(events, found)):
             return result
         events = found
+    raise RuntimeError("the line-buffer timing did not settle")
 
 
 def network_timing(plan: NetworkPlan, exact: bool = True) -> NetworkTiming:
