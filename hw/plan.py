@@ -105,13 +105,12 @@ class LayerPlan:
         return self.line_buffer and self.index > 0
 
     @property
-    def window_words(self) -> int:
-        """Words of the window generator's memory: the ring, or two frames."""
+    def ring_words(self) -> int:
+        """Words of the window generator's line-buffer ring (0 without one)."""
         w = self.layer.window
-        pixel_words = w.channels * self.in_elem_bits // self.in_width
-        if self.line_buffer:
-            return WindowGenerator.line_words(w, pixel_words)
-        return 2 * w.height * w.width * pixel_words
+        if not self.line_buffer:
+            return 0
+        return WindowGenerator.line_words(w, w.channels * self.in_elem_bits // self.in_width)
 
     @property
     def name(self) -> str:

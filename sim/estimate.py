@@ -219,7 +219,7 @@ def _window_luts(lp: LayerPlan) -> int:
                        (w.out_height, w.out_width, *w.kernel, w.height * w.width))
     pad = (lp.in_width // lp.in_elem_bits) * layer.in_values.bits if w.padded else 0
     if lp.line_buffer:  # ring addresses (a compare and subtract per step), the floor, room
-        counters += 3 * 5 * max(1, (lp.window_words - 1).bit_length())
+        counters += 3 * 5 * max(1, (lp.ring_words - 1).bit_length())
     pool = 0
     if layer.pool is not None:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
@@ -237,7 +237,7 @@ def _window_ffs(lp: LayerPlan) -> int:
     if layer.pool is not None:
         pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
             + lp.out_width
-    ring = 3 * max(1, (lp.window_words - 1).bit_length()) if lp.line_buffer else 0
+    ring = 3 * max(1, (lp.ring_words - 1).bit_length()) if lp.line_buffer else 0
     return 48 + 2 * lp.in_width + pool + ring
 
 

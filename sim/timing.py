@@ -202,7 +202,7 @@ def line_timing(plan: NetworkPlan, frames: int) -> list[tuple[np.ndarray, np.nda
     """Window starts and output beat cycles of each line-buffered layer (the chain from the
     input) over ``frames`` frames streamed in from cycle 0: ``[(starts, out)]``."""
     chain = [lp for lp in plan.layers if lp.line_buffer]
-    rings = [lp.window_words for lp in chain]
+    rings = [lp.ring_words for lp in chain]
     host = np.arange(frames * plan.in_beats, dtype=np.int64)
     events = [None] * len(chain)
     for _ in range(1000):  # each round moves some floor event later, or it is the last
