@@ -39,11 +39,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .banks import BRAM_MIN_BITS, InputBanks
+from .banks import InputBanks
 
 __all__ = ["WindowGenerator", "WINDOW_BRAM_MIN_BITS"]
 
 WINDOW_BRAM_MIN_BITS = 1024  # frame banks this large go to block RAM; smaller: LUT RAM or FFs
+ICE40_RING_BITS = 88  # an unmarked ring this large still lands in a block on iCE40 (measured)
 
 
 class WindowGenerator(wiring.Component):
@@ -131,11 +132,12 @@ class WindowGenerator(wiring.Component):
         :data:`WINDOW_BRAM_MIN_BITS`), else None (LUT RAM or flip-flops). With ``family``: when
         it lands in block RAM there, which on iCE40 (no LUT RAM) two frame banks do whatever
         their size (yosys maps an unmarked one into a block too: bench/estimate_accuracy.py's
-        small CNNs), and a line-buffer ring from :data:`~lowbit.hw.banks.BRAM_MIN_BITS` on (672
-        and 696 bits went to blocks, 78 stayed in logic: a trained MNIST CNN and
-        tests/unit/test_sim_estimate.py's)."""
+        small CNNs), and a line-buffer ring from :data:`ICE40_RING_BITS` on (yosys weighs a
+        block, cost 64 in its iCE40 library, against logic: rings of 94, 672 and 696 bits went to
+        blocks, one of 78 stayed in logic, in bench/estimate_accuracy.py's CNNs and a trained
+        MNIST CNN)."""
         bits = WindowGenerator.bank_bits(window, in_bits, line)
-        if bits < WINDOW_BRAM_MIN_BITS and (family != "ice40" or (line and bits < BRAM_MIN_BITS)):
+        if bits < WINDOW_BRAM_MIN_BITS and (family != "ice40" or (line and bits < ICE40_RING_BITS)):
             return None
         if line:
             return WindowGenerator.line_words(window, window.channels * in_bits // in_width), \
