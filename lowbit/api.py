@@ -263,11 +263,10 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
     if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, str)) for h in hidden):
         raise LowbitError(f"{','.join(map(str, hidden))}: hidden layer sizes from 1 to 65536, or "
                           f"an architecture such as c16,p,c32,p,f64", param="arch")
-    from lowbit.sw.arch import parse_arch
+    from lowbit.sw.arch import dataset_image, parse_arch
 
-    image = (1, 28, 28) if dataset.startswith("mnist-idx:") else (1, 8, 8)
     try:
-        parse_arch(hidden, image)
+        parse_arch(hidden, dataset_image(dataset))
     except ValueError as exc:
         raise LowbitError(f"{','.join(map(str, hidden))}: {exc}", param="arch") from None
     source = None

@@ -258,13 +258,12 @@ def _cmd_board_run(args) -> int:
 
 def _cmd_train(args) -> int:
     import lowbit
-    from lowbit.sw.arch import parse_arch
+    from lowbit.sw.arch import dataset_image, parse_arch
 
     hidden = tuple(int(v) if v.strip().isdigit() else v.strip()
                    for v in args.arch.split(",") if v.strip())
-    image = (1, 28, 28) if args.dataset.startswith("mnist-idx:") else (1, 8, 8)
     try:
-        parse_arch(hidden, image)
+        parse_arch(hidden, dataset_image(args.dataset))
     except ValueError as exc:
         raise LowbitError(f"{args.arch}: {exc}", param="arch") from None
 

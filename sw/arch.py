@@ -4,7 +4,13 @@ Nothing here needs torch: the command line checks ``--arch`` before training sta
 
 from __future__ import annotations
 
-__all__ = ["parse_arch"]
+__all__ = ["parse_arch", "dataset_image"]
+
+
+def dataset_image(dataset: str) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of one input of ``lowbit train``'s data sets: MNIST IDX
+    files (``mnist-idx:DIR``) 1×28×28, scikit-learn's digits 1×8×8."""
+    return (1, 28, 28) if dataset.startswith("mnist-idx:") else (1, 8, 8)
 
 
 def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
