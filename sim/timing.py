@@ -93,27 +93,6 @@ def pipeline_depth(lp: LayerPlan) -> int:
     return MVAU.PIPELINE_DEPTH
 
 
-def window_starts(lp: LayerPlan, arrivals: np.ndarray) -> np.ndarray:
-    """Cycle of the first compute step of each window of frame 0, when the layer's input beat
-    ``n`` is written in cycle ``arrivals[n]`` (nothing downstream stalls in frame 0)."""
-    w = lp.layer.window
-    need = WindowGenerator.need_words(w, w.channels * lp.in_elem_bits // lp.in_width)
-    wb, cycles = lp.window_beats, lp.schedule.cycles
-    starts = np.empty(len(need), dtype=np.int64)
-    taken = -1  # cycle the previous window's last beat entered the unit
-    for k, n in enumerate(need):
-        here = int(arrivals[n - 1]) + 1 if n > 0 else 0  # its words are written
-        issue = max(taken, here)  # its first beat leaves the generator's read port
-        enter = issue + WindowGenerator.FIRST_BEAT_DELAY - 1
-        if k >= 2:  # the unit's bank of window k − 2 is free after its last step
-            enter = max(enter, int(starts[k - 2]) + cycles)
-        taken = enter + wb - 1
-        starts[k] = taken + InputBanks.READ_DELAY
-        if k >= 1:
-            starts[k] = max(starts[k], starts[k - 1] + cycles)
-    return starts
-
-
 def _out_beats(lp: LayerPlan, starts: np.ndarray) -> np.ndarray:
     """Cycles of the layer's output beats (stream order, frame after frame) when window (or
     frame) ``k`` starts computing in cycle ``starts[k]``; nothing downstream stalls."""
@@ -142,7 +121,7 @@ def layer_timing(lp: LayerPlan, arrivals: np.ndarray) -> tuple[LayerTiming, np.n
     if lp.layer.window is None:
         starts = np.array([int(arrivals[-1]) + InputBanks.READ_DELAY])
     else:
-        starts = window_starts(lp, arrivals)
+        starts, _ = window_starts(lp, arrivals)
     out = _out_beats(lp, starts)
     return _timing(lp, starts, out), out
 
@@ -162,10 +141,12 @@ def _floor_times(events: tuple[np.ndarray, np.ndarray] | None, values: np.ndarra
     return np.where(values <= 0, NEVER, out)
 
 
-def _line_windows(lp: LayerPlan, arrivals: np.ndarray, credit: np.ndarray | None):
-    """Window starts of a line-buffered layer over the frames ``arrivals`` covers, and its
-    ring's floor events. ``credit[k]``: the cycle from which window ``k`` may be read (room
-    for its pixel in the next ring), or None."""
+def window_starts(lp: LayerPlan, arrivals: np.ndarray, credit: np.ndarray | None = None):
+    """Cycle of the first compute step of each window, over the frames ``arrivals`` covers
+    (the layer's input beat ``n``, counted over frames, written in cycle ``arrivals[n]``;
+    nothing downstream stalls the unit), and the floor events of a line-buffer ring: ``(cycles
+    from which the floor holds, its values over frames)``. ``credit[k]``: the cycle from which
+    window ``k`` may be read (room for its pixel in the next ring), or None."""
     w = lp.layer.window
     pixel_words = w.channels * lp.in_elem_bits // lp.in_width
     need = WindowGenerator.need_words(w, pixel_words)
@@ -180,11 +161,12 @@ def _line_windows(lp: LayerPlan, arrivals: np.ndarray, credit: np.ndarray | None
     arr = arrivals.tolist()
     for g in range(frames * positions):
         f, k = divmod(g, positions)
-        issue = max(taken, arr[f * frame + int(need[k]) - 1] + 1)
+        here = arr[f * frame + int(need[k]) - 1] + 1  # its words are written
+        issue = max(taken, here)  # its first beat leaves the generator's read port
         if credit is not None:
             issue = max(issue, int(credit[g]))
         enter = issue + WindowGenerator.FIRST_BEAT_DELAY - 1
-        if g >= 2:
+        if g >= 2:  # the unit's bank of window g − 2 is free after its last step
             enter = max(enter, int(starts[g - 2]) + cycles)
         taken = enter + wb - 1
         start = taken + InputBanks.READ_DELAY
@@ -223,7 +205,7 @@ def line_timing(plan: NetworkPlan, frames: int) -> list[tuple[np.ndarray, np.nda
                 credit = np.where(producing,
                                   _floor_times(events[i + 1], (pixel + 1) * pw - rings[i + 1]),
                                   NEVER)
-            starts, ev = _line_windows(lp, arrivals, credit)
+            starts, ev = window_starts(lp, arrivals, credit)
             found.append(ev)
             arrivals = _out_beats(lp, starts)
             result.append((starts, arrivals))
