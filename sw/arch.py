@@ -16,9 +16,11 @@ def dataset_image(dataset: str) -> tuple[int, int, int]:
 def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
     """The layers of an architecture: ``N`` or ``fN`` a dense layer of N, ``cN`` a 3×3
     convolution of N channels (stride 1, no padding), ``p`` a 2×2 max pool after the
-    convolution before it. Returns ``(("conv", N) | ("pool",) | ("fc", N), …)``; ValueError
-    names the token that does not fit ``image`` ``(channels, height, width)``."""
-    layers, (_, h, w), dense = [], image, False
+    convolution before it. Returns ``((kind, N, map), …)``, kind ``"conv"``, ``"pool"`` or
+    ``"fc"`` (N the channels or features; a pool's N its channels), ``map`` the ``(channels,
+    height, width)`` after it (None after a dense layer); ValueError names the token that does
+    not fit ``image`` ``(channels, height, width)``."""
+    layers, (c, h, w), dense = [], image, False
     for token in tokens:
         t = str(token).strip().lower()
         if t == "p":
@@ -26,8 +28,8 @@ def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
                 raise ValueError(f"{t!r}: a pool must follow a convolution")
             if min(h, w) < 2:
                 raise ValueError(f"{t!r}: the map is {h}×{w}, too small to pool")
-            layers.append(("pool",))
             h, w = h // 2, w // 2
+            layers.append(("pool", c, (c, h, w)))
             continue
         kind = "conv" if t.startswith("c") else "fc"
         digits = t[1:] if t[:1] in ("c", "f") else t
@@ -39,7 +41,7 @@ def parse_arch(tokens, image: tuple[int, int, int]) -> tuple[tuple, ...]:
                 raise ValueError(f"{t!r}: convolutions come before the dense layers")
             if min(h, w) < 3:
                 raise ValueError(f"{t!r}: the map is {h}×{w}, too small for a 3×3 window")
-            h, w = h - 2, w - 2
+            c, h, w = int(digits), h - 2, w - 2
         dense = dense or kind == "fc"
-        layers.append((kind, int(digits)))
+        layers.append((kind, int(digits), (c, h, w) if kind == "conv" else None))
     return tuple(layers)

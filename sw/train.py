@@ -158,18 +158,16 @@ def train(data: Dataset, method: str, *, hidden: tuple = (256, 256),
     torch.manual_seed(seed)
     image = data.image
     layers = parse_arch(hidden, image)
-    convs, dense = [], []
-    c, h, w = image
-    for spec in layers:
-        if spec[0] == "conv":
-            convs.append([spec[1], False])
-            c, h, w = spec[1], h - 2, w - 2
-        elif spec[0] == "pool":
+    convs, dense, first = [], [], data.x_train.shape[1]
+    for kind, n, shape in layers:
+        if kind == "conv":
+            convs.append([n, False])
+        elif kind == "pool":
             convs[-1][1] = True
-            h, w = h // 2, w // 2
         else:
-            dense.append(spec[1])
-    first = c * h * w if convs else data.x_train.shape[1]
+            dense.append(n)
+        if shape is not None:  # the flattened map the first dense layer reads
+            first = shape[0] * shape[1] * shape[2]
     model = QuantMLP((first, *dense, 10), method, seed, [tuple(v) for v in convs], image)
     model.stochastic = stochastic
     if method == "inq":
