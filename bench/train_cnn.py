@@ -1,8 +1,9 @@
 """A CNN trained with ``lowbit train`` on MNIST, from the trainer to an iCEBreaker bitstream.
 
-``lowbit.train(method, "mnist-idx:../shared/data/mnist", hidden=c16,p,c32,p,f64)``: 3×3
-convolutions of 16 and 32 channels, each followed by a 2×2 max pool, a dense layer of 64 and the
-10 outputs. ../shared holds MNIST's 10,000 test images only (no training set), so the trainer
+``lowbit.train(method, "mnist-idx:../shared/data/mnist", hidden=c8,p,c16,p,f32, act_bits=2)``:
+3×3 convolutions of 8 and 16 channels, each followed by a 2×2 max pool, a dense layer of 32 and
+the 10 outputs, 2-bit activations (3 thresholds per channel; sized for the iCEBreaker's UP5K).
+../shared holds MNIST's 10,000 test images only (no training set), so the trainer
 splits them 80 / 20 (stratified, seed 0): 8,000 to train on, 2,000 held out; the accuracy is on
 those 2,000, in lowbit's reference on the exported QONNX (the number the hardware gives), with
 the torch model's beside it. Then: qonnx on the same images == the reference; the design
@@ -26,12 +27,13 @@ from _common import REPO, SHARED, require, write_result
 
 import lowbit
 
-ARCH = ("c16", "p", "c32", "p", "f64")
+ARCH = ("c8", "p", "c16", "p", "f32")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="bnn")
+    parser.add_argument("--method", default="twn")
+    parser.add_argument("--act-bits", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--model", help="an already trained QONNX file (skips training)")
     parser.add_argument("--rtl", type=int, default=200, metavar="N")
@@ -44,8 +46,8 @@ def main():
     from lowbit.sw.datasets import load_mnist_split
 
     data = load_mnist_split(mnist)
-    row = {"method": args.method, "arch": ",".join(ARCH), "dataset": "MNIST t10k, 8,000 train /"
-           " 2,000 held out (stratified, seed 0)"}
+    row = {"method": args.method, "arch": ",".join(ARCH), "act_bits": args.act_bits,
+           "dataset": "MNIST t10k, 8,000 train / 2,000 held out (stratified, seed 0)"}
     if args.model:
         path = Path(args.model)
         row["trained"] = f"read from {path.name}"
@@ -53,7 +55,7 @@ def main():
         path = work / "cnn.onnx"
         start = time.perf_counter()
         trained = lowbit.train(args.method, f"mnist-idx:{mnist}", out=path, hidden=ARCH,
-                               epochs=args.epochs,
+                               epochs=args.epochs, act_bits=args.act_bits,
                                progress=lambda e, n, loss: print(f"  epoch {e}/{n} {loss:.4f}",
                                                                  flush=True))
         row.update(epochs=args.epochs, seconds=round(time.perf_counter() - start, 1),
@@ -105,7 +107,10 @@ def _rtl(design, x, y, frames: int, target: str) -> dict:
 
 
 def _icebreaker(net, work: Path) -> dict:
-    board = lowbit.compile(net, target="ice40-up5k", clock_mhz=12, reserve_bram=2)
+    from lowbit.boards.top import UartNetwork
+
+    board = lowbit.compile(net, target="ice40-up5k", clock_mhz=12,
+                           reserve_bram=UartNetwork.BRAM_BLOCKS)
     start = time.perf_counter()
     result = board.build("icebreaker", work / "build",
                          progress=lambda m: print("   ", m, flush=True))

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lowbit.export.synth import check_block_ram
+from lowbit.export.targets import target
 from lowbit.export.tools import first_run_notice, run_tool
 from lowbit.export.verilog import deep_expressions
 from lowbit.sim.perf import NetworkPerf
@@ -72,6 +74,7 @@ def build_bitstream(perf: NetworkPerf, board: str, out: str | os.PathLike, *,
     the packer in ``out`` (the tools' files and ``build.log`` go there)."""
     divisor = uart_divisor(board, baud)
     b = BOARDS[board]
+    check_block_ram(perf, target(b.target), b.family, reserved=UartNetwork.BRAM_BLOCKS)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -41,6 +41,8 @@ class UartNetwork(wiring.Component):
     overruns : Out(8) — bytes the receiver had to drop
     """
 
+    BRAM_BLOCKS = 1  # the receive FIFO's block RAM (one SB_RAM40_4K, measured on iCE40)
+
     def __init__(self, plan: NetworkPlan, family: str, divisor: int):
         self.network = NetworkTop(plan, family)
         self.plan = plan

@@ -100,6 +100,7 @@ def synthesize(perf: NetworkPerf, target_name: str, *, out: Path | None = None,
     if t.luts and perf.estimated_luts > 1.5 * t.luts:
         # far beyond the estimate's error: do not run the tools
         raise DoesNotFit(_too_big_message(perf, t, perf.estimated_luts, estimated=True))
+    check_block_ram(perf, t, family)
     top = SynthTop(perf.plan, family)
     text = convert(top, "synth_top")
     start = time.perf_counter()
@@ -199,6 +200,26 @@ def _ltp_depth(text: str) -> int | None:
         if "Longest topological path" in line and "length=" in line:
             return int(line.split("length=")[1].split(")")[0])
     return None
+
+
+def check_block_ram(perf: NetworkPerf, t: Target, family: str, reserved: int = 0) -> None:
+    """Refuse before any tool runs when the design's block RAMs (the estimate sizes the
+    memories as built, equal to yosys's in bench/estimate_accuracy.py) and ``reserved`` more
+    exceed the device's."""
+    from lowbit.sim.estimate import layer_bram_blocks
+
+    need = perf.bram_blocks(family) + reserved
+    if not t.bram_blocks or need <= t.bram_blocks:
+        return
+    blocks = {lp.name: layer_bram_blocks(lp, family) for lp in perf.plan.layers}
+    big = max(blocks, key=blocks.get)
+    lp = next(lp for lp in perf.layers if lp.name == big)
+    raise DoesNotFit(
+        f"design does not fit {t.name}: it needs {need} block RAMs, the device has "
+        f"{t.bram_blocks}; the most are layer {big!r}'s ({blocks[big]} at PE={lp.pe}, "
+        f"SIMD={lp.simd}): a folded zero-skip layer stores its schedule beside the weights, so "
+        f"try \"zero_skip\": false for it in the folding file, or let auto fold, or choose a "
+        f"larger target")
 
 
 def _too_big_message(perf: NetworkPerf, t: Target, luts: int, placer: str = "",

@@ -54,7 +54,8 @@ __all__ = ["MVAU", "RomLayout"]
 class RomLayout:
     """The MVAU's ROM: one word per schedule step. ``fields`` maps a field name (``codes``,
     ``select``, ``active``, ``first``, ``last``, ``nf``) to its ``(start, width)`` in the word;
-    ``shared`` says all lanes read one ``select`` (a dense schedule)."""
+    ``shared`` says all lanes read one ``select`` (a dense schedule): then the word holds the
+    codes only, and the unit counts the synapse and neuron folds (select, first, last, nf)."""
 
     depth: int
     width: int
@@ -72,10 +73,10 @@ class RomLayout:
         codes = MVAU.step_codes(engine, weights, pe, simd, schedule)
         cb = self.fields["codes"][1] // max(1, pe * simd)
         total = sum(varying((codes >> b) & 1) for b in range(cb))
-        select = schedule.select[:, :1] if self.shared else schedule.select
-        total += sum(varying((select >> b) & 1) for b in range(self.sel_bits))
-        if not self.shared:
-            total += varying(schedule.active)
+        if self.shared:
+            return total
+        total += sum(varying((schedule.select >> b) & 1) for b in range(self.sel_bits))
+        total += varying(schedule.active)
         starts = np.cumsum((0,) + tuple(schedule.steps))
         t = np.arange(self.depth)
         nf = np.searchsorted(starts, t, side="right") - 1
@@ -114,7 +115,10 @@ class MVAU(wiring.Component):
     stages : int
         Pipeline registers in the adder tree.
     input_bram : bool
-        Keep the two input banks in one block RAM (needs a dense schedule).
+        Keep the two input banks in block RAM: for a dense schedule one memory of SIMD words
+        (needs ``in_width == simd · in_bits``) read a cycle ahead; for a zero-skip one a memory
+        per lane (a beat of any divisor of SIMD elements) read at the lane's select from the
+        ROM word (its read register is the lane's operand).
     lut_weights : bool
         Keep a weight ROM of more than two words in logic instead of block RAM.
 
@@ -155,8 +159,10 @@ class MVAU(wiring.Component):
         self.in_scale, self.in_offset = in_scale, in_offset
         self.schedule = schedule
         self.stages = stages
-        if input_bram and (in_width != simd * in_bits or not schedule.dense):
-            raise ValueError("input_bram needs in_width == simd · in_bits and a dense schedule")
+        if input_bram and (schedule.dense and in_width != simd * in_bits
+                           or simd % max(1, in_width // in_bits)):
+            raise ValueError("input_bram needs in_width == simd · in_bits (a dense schedule) or "
+                             "a beat of a divisor of SIMD elements (zero-skip)")
         self.input_bram = input_bram
         self.lut_weights = lut_weights
         if len(schedule.steps) != self.neuron_fold:
@@ -195,6 +201,12 @@ class MVAU(wiring.Component):
     PIPELINE_DEPTH = 2  # registers from a step's issue to its accumulator (ROM, lanes + codes)
 
     @staticmethod
+    def bank_lanes(schedule, simd: int) -> int:
+        """Memories the input banks take in block RAM: one of SIMD words for a dense schedule,
+        one per lane for a zero-skip schedule (the lanes read different words)."""
+        return 1 if schedule.dense else simd
+
+    @staticmethod
     def lane_value(values) -> tuple[int, int]:
         """``(a, lo)`` with element value ``a·index + lo`` for a level index of ``values``:
         ``(2, −1)`` for bipolar, ``(1, levels[0])`` otherwise."""
@@ -213,22 +225,25 @@ class MVAU(wiring.Component):
     @staticmethod
     def rom_layout(engine: str, weights: np.ndarray, pe: int, simd: int,
                    schedule) -> RomLayout:
-        """The ROM word the unit stores per schedule step: ``pe·simd`` weight codes, the lane
-        selects (one shared for a dense schedule, else one per lane with an active bit each),
-        and the first, last and neuron-fold flags."""
+        """The ROM word the unit stores per schedule step: ``pe·simd`` weight codes; for a
+        zero-skip schedule also each lane's select and active bit, and the first, last and
+        neuron-fold flags (a dense schedule counts those instead of storing them)."""
         mh, mw = np.shape(weights)
         nf_max, sf_max = mh // pe, mw // simd
         sel_bits = max(1, (sf_max - 1).bit_length())
         shared = schedule.dense
         fields = {"codes": (0, pe * simd * MVAU.code_bits_for(engine, weights))}
         pos = fields["codes"][1]
-        fields["select"] = (pos, sel_bits * (1 if shared else simd))
-        pos += fields["select"][1]
-        for name, width in (("active", 0 if shared else simd), ("first", 1), ("last", 1),
-                            ("nf", max(1, (nf_max - 1).bit_length()))):
-            fields[name] = (pos, width)
-            pos += width
+        if not shared:
+            for name, width in (("select", sel_bits * simd), ("active", simd), ("first", 1),
+                                ("last", 1), ("nf", MVAU.nf_bits(nf_max))):
+                fields[name] = (pos, width)
+                pos += width
         return RomLayout(schedule.cycles, pos, fields, sel_bits, shared)
+
+    @staticmethod
+    def nf_bits(nf_max: int) -> int:
+        return max(1, (nf_max - 1).bit_length())
 
     @staticmethod
     def code_of(engine: str, w: np.ndarray) -> np.ndarray:
@@ -262,7 +277,8 @@ class MVAU(wiring.Component):
         return self.step_codes(self.engine, self.weights, self.pe, self.simd, self.schedule)
 
     def _rom_words(self) -> tuple[list[int], dict]:
-        """ROM word per step: codes, then the lane selects (or one shared), first, last, nf."""
+        """ROM word per step: the codes, then (zero-skip) the lane selects and active bits,
+        first, last, nf."""
         s = self.schedule
         codes = self._step_codes()
         cb = self.code_bits()
@@ -276,17 +292,17 @@ class MVAU(wiring.Component):
             flat = codes[t].ravel()  # pe-major: lane k·simd + l
             for j, c in enumerate(flat.tolist()):
                 word |= c << (j * cb)
+            words.append(word)
             if shared:
-                word |= int(s.select[t, 0]) << fields["select"][0]
-            else:
-                for lane in range(self.simd):
-                    word |= int(s.select[t, lane]) << (fields["select"][0] + lane * sel_bits)
-                    word |= int(s.active[t, lane]) << (fields["active"][0] + lane)
+                continue
+            for lane in range(self.simd):
+                word |= int(s.select[t, lane]) << (fields["select"][0] + lane * sel_bits)
+                word |= int(s.active[t, lane]) << (fields["active"][0] + lane)
             nf = int(np.searchsorted(starts, t, side="right") - 1)
             word |= int(t == starts[nf]) << fields["first"][0]
             word |= int(t == starts[nf + 1] - 1) << fields["last"][0]
             word |= nf << fields["nf"][0]
-            words.append(word)
+            words[-1] = word
         return words, fields | {"width": layout.width, "sel_bits": sel_bits, "shared": shared}
 
     # -- terms -------------------------------------------------------------------------------------
@@ -341,7 +357,9 @@ class MVAU(wiring.Component):
         total = len(words)
 
         # -- input banks (double buffer; also the width converter) ---------------------------------
-        inputs = InputBanks(m, self.in_beats, self.in_width, mw * bits, self.input_bram)
+        lane_ram = self.input_bram and not self.schedule.dense  # a memory per lane
+        inputs = InputBanks(m, self.in_beats, self.in_width, mw * bits, self.input_bram,
+                            lanes=self.bank_lanes(self.schedule, simd), lane_bits=bits)
         full, memory, banks = inputs.full, inputs.memory, inputs.banks
         out_valid = Signal()
         stall = Signal()
@@ -364,10 +382,20 @@ class MVAU(wiring.Component):
                 m.d.sync += [step.eq(0), rbank.eq(~rbank), full.bit_select(rbank, 1).eq(0)]
             with m.Else():
                 m.d.sync += step.eq(step + 1)
-        if self.input_bram:  # dense: the synapse fold of the step, read one cycle early
+        counted = {}
+        if fields["shared"]:  # dense: the synapse and neuron folds are counted, not stored
             sf = Signal(range(max(sf_max, 2)))
-            with m.If(go):
-                m.d.sync += sf.eq(Mux(sf == sf_max - 1, 0, sf + 1))
+            nf_a = Signal(self.nf_bits(nf_max))
+            with m.If(go & (sf == sf_max - 1)):
+                m.d.sync += [sf.eq(0), nf_a.eq(Mux(nf_a == nf_max - 1, 0, nf_a + 1))]
+            with m.Elif(go):
+                m.d.sync += sf.eq(sf + 1)
+            for name, value in (("select", sf), ("first", sf == 0), ("last", sf == sf_max - 1),
+                                ("nf", nf_a)):
+                counted[name] = Signal(len(value), name=f"{name}_b")
+                with m.If(~stall):  # beside the ROM word, which its read port holds alike
+                    m.d.sync += counted[name].eq(value)
+        if self.input_bram and not lane_ram:  # the step's synapse fold, read one cycle early
             read = memory.read_port(domain="sync")
             m.d.comb += [read.addr.eq(inputs.address(rbank, sf)), read.en.eq(~stall)]
 
@@ -377,6 +405,8 @@ class MVAU(wiring.Component):
             m.d.sync += [valid_b.eq(go), bank_b.eq(rbank)]
 
         def field(name, index=0, width=None):
+            if name in counted:
+                return counted[name]
             start, size = fields[name]
             width = size if width is None else width
             return word[start + index * width:start + (index + 1) * width]
@@ -389,6 +419,17 @@ class MVAU(wiring.Component):
             options = [] if self.input_bram else [
                 source[(j * simd + lane) * bits:(j * simd + lane + 1) * bits]
                 for j in range(sf_max)]
+            if lane_ram:  # the lane's memory, read at its select; gated by its active bit
+                sel = field("select", lane, fields["sel_bits"])
+                port = (inputs.memories or [memory])[lane].read_port(domain="sync")
+                m.d.comb += [port.addr.eq(inputs.address(bank_b, sel)), port.en.eq(~stall)]
+                active = Signal(name=f"active{lane}")
+                with m.If(~stall):
+                    m.d.sync += active.eq(field("active", lane, 1))
+                x_lane = Signal(bits, name=f"x{lane}")
+                m.d.comb += x_lane.eq(Mux(active, port.data, 0))
+                lanes.append(x_lane)
+                continue
             if self.input_bram:  # the RAM's read port already holds this step's word
                 value = read.data[lane * bits:(lane + 1) * bits]
             elif sf_max == 1:
@@ -410,7 +451,7 @@ class MVAU(wiring.Component):
         cb = self.code_bits()
         code_c = Signal(pe * simd * cb, name="codes", reset_less=True)
         valid_c, first_c, last_c = Signal(), Signal(), Signal()
-        nf_c = Signal(max(1, fields["nf"][1]))
+        nf_c = Signal(self.nf_bits(nf_max))
         with m.If(~stall):
             m.d.sync += [valid_c.eq(valid_b), first_c.eq(field("first")),
                          last_c.eq(field("last")), nf_c.eq(field("nf"))]

@@ -121,7 +121,8 @@ class NetworkTop(wiring.Component):
             if layer.pool is not None:
                 pool = MaxPoolUnit(kernel=layer.pool.kernel, height=layer.pool.height,
                                    width=layer.pool.width, channels=layer.out_features,
-                                   pe=f.pe, lane_bits=lp.lane_bits)
+                                   pe=f.pe, lane_bits=lp.lane_bits,
+                                   sync_read=MaxPoolUnit.sync_read(self.family))
                 m.submodules[f"{name}_pool"] = pool
                 wiring.connect(m, unit.o, pool.i)
                 out = pool

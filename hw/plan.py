@@ -21,6 +21,7 @@ from .adder import adder_levels
 from .banks import InputBanks
 from .engines import engine
 from .label_select import LabelSelect
+from .mvau import MVAU
 from .mvtu import accumulator_bits
 from .popcount import popcount_levels
 from .schedule import Schedule, layer_schedule
@@ -111,6 +112,17 @@ class LayerPlan:
         if not self.line_buffer:
             return 0
         return WindowGenerator.line_words(w, w.channels * self.in_elem_bits // self.in_width)
+
+    @property
+    def bank_shapes(self) -> list[tuple[int, int]]:
+        """``(depth, width)`` of each block RAM holding the unit's input banks (none in
+        flip-flops): the unit's own layout (:meth:`MVAU.bank_lanes
+        <lowbit.hw.mvau.MVAU.bank_lanes>`)."""
+        if self.input_storage != "bram":
+            return []
+        lanes = 1 if self.engine == "xnor" else MVAU.bank_lanes(self.schedule, self.simd)
+        return InputBanks.ram_shapes(self.window_beats, self.unit_width, lanes,
+                                     self.layer.in_values.bits)
 
     @property
     def name(self) -> str:

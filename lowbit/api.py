@@ -239,11 +239,12 @@ class Trained:
 
 
 def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epochs: int = 60,
-          lr: float = 0.01, seed: int = 0, stochastic: bool = False, reads=(),
-          force: bool = False, progress=None) -> Trained:
+          lr: float = 0.01, seed: int = 0, stochastic: bool = False, act_bits=None,
+          reads=(), force: bool = False, progress=None) -> Trained:
     """Train a network with ``method`` on ``dataset`` (``digits`` or ``mnist-idx:DIR``) and
     write it to ``out`` as QONNX; ``hidden``: the dense layers' widths, or an architecture with
     convolutions such as ``("c16", "p", "c32", "p", "f64")`` (:func:`lowbit.sw.arch.parse_arch`);
+    ``act_bits``: the activations' bits (2 to 8; the method's default when None: 4, DoReFa 2);
     ``progress(epoch, epochs, loss)`` after each epoch."""
     try:
         import torch  # noqa: F401
@@ -259,6 +260,15 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
                           param="method")
     epochs = number(epochs, "epochs", integer=True)
     lr = number(lr, "lr")
+    act_bits = number(act_bits, "act_bits", integer=True)
+    if act_bits is not None:
+        from lowbit.sw.train import ACT_BITS
+
+        if method not in ACT_BITS:
+            raise LowbitError(f"{method} has no multi-bit activations to size (those of "
+                              f"{', '.join(ACT_BITS)} do)", param="act_bits")
+        if not 2 <= act_bits <= 8:
+            raise LowbitError(f"{act_bits}: activation bits from 2 to 8", param="act_bits")
     hidden = tuple(hidden)
     if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, str)) for h in hidden):
         raise LowbitError(f"{','.join(map(str, hidden))}: hidden layer sizes from 1 to 65536, or "
@@ -286,7 +296,7 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
     check_output_file(out, reads=reads, force=force)
     data = load_digits_split(seed) if source is None else load_mnist_split(source, seed)
     result = fit(data, method, hidden=hidden, epochs=epochs, lr=lr, seed=seed,
-                 stochastic=stochastic, progress=progress)
+                 stochastic=stochastic, act_bits=act_bits, progress=progress)
     if method == "float":  # the baseline: nothing low-bit to export
         return Trained(None, None, result.test_accuracy, result.test_accuracy, result.seconds,
                        [])

@@ -199,13 +199,13 @@ def _cmd_demo(args) -> int:
 
 def _cmd_build(args) -> int:
     from lowbit.boards.build import uart_divisor
-    from lowbit.boards.top import BOARDS
+    from lowbit.boards.top import BOARDS, UartNetwork
 
     uart_divisor(args.board, args.baud)  # a bad --baud fails before any work
     board = BOARDS[args.board]
     progress = Progress(quiet=args.quiet)
     design = _compile(args, target=board.target, clock_mhz=board.clock_hz / 1e6,
-                      family=board.family, reserve_bram=2)  # the UART's FIFO takes block RAM
+                      family=board.family, reserve_bram=UartNetwork.BRAM_BLOCKS)
     result = design.build(args.board, args.out, baud=args.baud, progress=progress,
                           force=args.force, reads=_reads(args))
     progress.done()
@@ -276,7 +276,8 @@ def _cmd_train(args) -> int:
     _say(f"training {args.method} on {args.dataset}, layers {args.arch}")
     trained = lowbit.train(args.method, args.dataset, out=args.out, hidden=hidden,
                            epochs=args.epochs, lr=args.lr, seed=args.seed,
-                           stochastic=args.stochastic, force=args.force, progress=bar)
+                           stochastic=args.stochastic, act_bits=args.act_bits,
+                           force=args.force, progress=bar)
     _say(f"  {trained.seconds:.1f} s; the torch model: {trained.torch_accuracy:.2f}%")
     if trained.path is None:  # the float baseline
         _say(f"test accuracy {trained.accuracy:.2f}%")
@@ -383,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stochastic", action="store_true",
                    help="binaryconnect: stochastic binarization while training")
+    p.add_argument("--act-bits", type=int, metavar="K",
+                   help="activation bits, 2 to 8 (default 4; dorefa 2): fewer thresholds per "
+                        "channel in hardware")
     p.add_argument("-o", "--out", default="model.onnx", help="QONNX file to write")
     p.add_argument("--force", action="store_true",
                    help="replace an existing -o file lowbit did not write")

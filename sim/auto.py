@@ -5,7 +5,9 @@ the II one step at a time (SIMD first; PE when SIMD is exhausted or its step doe
 long as the estimates of
 :mod:`lowbit.sim.estimate` stay within the budgets. Where a step runs out of block RAM, weight
 ROMs move into logic (``lut_weights``), fewest LUT4 per block saved first (a wide, shallow ROM
-is cheap in LUTs and dear in blocks), while the logic stays within budget. With no budget,
+is cheap in LUTs and dear in blocks), while the logic stays within budget; a zero-skip layer
+may instead take the dense schedule, whose ROM holds the weight codes only (the lanes' selects
+and flags are counted), first where that does not lengthen the II. With no budget,
 device or rate named, the budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded
 design when that is larger: a model always gets a folding that builds.
 """
@@ -36,13 +38,14 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     larger."""
     check_supported(net)
     unconstrained = lut_budget is None and target_fps is None and cell_budget is None
-    state = [[1, 1, False] for _ in net.layers]  # PE, SIMD, weights in LUTs
+    state = [[1, 1, False, False] for _ in net.layers]  # PE, SIMD, weights in LUTs, dense
 
     def perf(s, exact: bool = False) -> NetworkPerf:
         """The trial's estimates; its cycles as lower bounds unless ``exact`` (the coupled
         line-buffer timing is only needed to check a rate)."""
-        layers = tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None)
-                       for layer, (pe, simd, lut) in zip(net.layers, s))
+        layers = tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None,
+                                    zero_skip=False if dense else None)
+                       for layer, (pe, simd, lut, dense) in zip(net.layers, s))
         return analyze(net, Folding(layers), family, exact)
 
     def reaches(s, p: NetworkPerf) -> bool:
@@ -88,11 +91,11 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             if k == 0:
                 break  # the input stream itself is the limit
             k -= 1
-            pe, simd, _ = state[k]
+            pe, simd = state[k][:2]
             trials = [(d, simd) for d in divisors(net.layers[k].out_features) if d > pe][:1]
         else:  # the next SIMD, else (or when that does not fit) the next PE
             layer = net.layers[k]
-            pe, simd, _ = state[k]
+            pe, simd = state[k][:2]
             trials = ([(pe, d) for d in divisors(layer.in_features) if d > simd][:1]
                       + [(d, simd) for d in divisors(layer.out_features) if d > pe][:1])
         step = None
@@ -123,8 +126,10 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
     folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None,
-                                         lut_weights=lut or None)
-                            for layer, (pe, simd, lut), reg in zip(net.layers, state, slow)),
+                                         lut_weights=lut or None,
+                                         zero_skip=False if dense else None)
+                            for layer, (pe, simd, lut, dense), reg
+                            in zip(net.layers, state, slow)),
                       label_select)
     validate_folding(net, folding)
     return folding
@@ -147,26 +152,39 @@ def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
 
 def _weights_into_luts(state, current: NetworkPerf, perf, family: str, bram_budget: int,
                        fits_logic):
-    """Move weight ROMs from block RAM into logic until the design fits ``bram_budget``: each
-    time the ROM that costs the fewest estimated LUT4 per block saved, as long as the logic
-    stays within budget. ``(state, perf)``, or None when no such placement fits."""
+    """Place weight ROMs until the design fits ``bram_budget``, one move at a time: a
+    zero-skip layer onto its dense schedule where that saves blocks without lengthening the
+    II; else a ROM from block RAM into logic, the fewest estimated LUT4 per block saved, while
+    the logic stays within budget; else the dense schedule that saves the most blocks.
+    ``(state, perf)``, or None when no such placement fits."""
     while current.bram_blocks(family) > bram_budget:
-        best = None
+        free, best, dense = None, None, None
         for k, lp in enumerate(current.plan.layers):
-            if lp.weight_storage != "bram":
-                continue
-            new = [list(s) for s in state]
-            new[k][2] = True
-            trial = perf(new)
-            saved = current.bram_blocks(family) - trial.bram_blocks(family)
-            if saved <= 0 or not fits_logic(trial):
-                continue
-            price = (trial.estimated_luts - current.estimated_luts) / saved
-            if best is None or price < best[0]:
-                best = (price, new, trial)
-        if best is None:
+            moves = []
+            if lp.weight_storage == "bram":
+                moves.append(2)
+            if not lp.schedule.dense and not state[k][3]:
+                moves.append(3)
+            for move in moves:
+                new = [list(s) for s in state]
+                new[k][move] = True
+                trial = perf(new)
+                saved = current.bram_blocks(family) - trial.bram_blocks(family)
+                if saved <= 0 or not fits_logic(trial):
+                    continue
+                if move == 2:
+                    price = (trial.estimated_luts - current.estimated_luts) / saved
+                    if best is None or price < best[0]:
+                        best = (price, new, trial)
+                elif trial.ii_cycles <= current.ii_cycles:
+                    if free is None or saved > free[0]:
+                        free = (saved, new, trial)
+                elif dense is None or saved > dense[0]:
+                    dense = (saved, new, trial)
+        choice = free or best or dense
+        if choice is None:
             return None
-        _, state, current = best
+        _, state, current = choice
     return state, current
 
 

@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 from lowbit.hw.adder import adder_tree_size
-from lowbit.hw.banks import InputBanks
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.mvtu import MVTU
 from lowbit.hw.network import POPCOUNT_STYLE
 from lowbit.hw.plan import LayerPlan
+from lowbit.hw.pool import MaxPoolUnit
 from lowbit.hw.popcount import popcount_size
 from lowbit.hw.weights import LUT_ROM_MAX_WORDS, weight_storage
 from lowbit.hw.window import WindowGenerator
@@ -82,9 +82,11 @@ def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
     (:meth:`~lowbit.hw.window.WindowGenerator.bank_ram`)."""
     words, width = weight_rom_shape(lp)
     total = ram_blocks(words, width, family) if lp.weight_storage == "bram" and width else 0
-    if lp.input_storage == "bram":
-        total += ram_blocks(InputBanks.ram_depth(lp.window_beats), lp.unit_width, family,
-                            writable=True)
+    total += sum(ram_blocks(depth, width, family, writable=True)
+                 for depth, width in lp.bank_shapes)
+    partial = _pool_ram(lp, family)
+    if partial is not None:
+        total += ram_blocks(*partial, family, writable=True)
     if lp.layer.window is not None:
         ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits, family,
                                        lp.line_buffer)
@@ -190,7 +192,10 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
     output beat and control."""
     bits = layer.in_values.bits
     banks = 0 if input_bram else 2 * layer.in_features * bits
-    operands = 0 if input_bram and engine == "xnor" else simd * bits
+    # the lanes' operand registers: the RAM's read register holds them for the XNOR unit and
+    # for per-lane memories (a zero-skip schedule)
+    lane_ram = input_bram and cycles != layer.out_features // pe * (layer.in_features // simd)
+    operands = 0 if input_bram and (engine == "xnor" or lane_ram) else simd * bits
     if engine == "xnor":
         _, tree = popcount_size(simd, stages, POPCOUNT_STYLE[family])
         acc = layer.in_features.bit_length()
@@ -206,11 +211,22 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
     return banks + operands + pe * tree + pe * acc + out_width + 24
 
 
-def _window_luts(lp: LayerPlan) -> int:
+def _pool_ram(lp: LayerPlan, family: str) -> tuple[int, int] | None:
+    """The pool's row of partial maxima as a block RAM on ``family``, or None."""
+    pool = lp.layer.pool
+    if pool is None:
+        return None
+    return MaxPoolUnit.partial_ram(pool.out_width, lp.layer.out_features, lp.pe, lp.lane_bits,
+                                   family)
+
+
+def _window_luts(lp: LayerPlan, family: str) -> int:
     """Window generator (counters, stepped address registers, padding muxes) and max pool
-    (a row of partial maxima in flip-flops or LUT RAM, comparators), in iCE40 LUT4s; fitted to
-    ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer, within
-    10 %)."""
+    (a row of partial maxima in block RAM, flip-flops or LUT RAM, comparators), in iCE40 LUT4s;
+    fitted to ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer,
+    within 10 %), and on iCE40 to bench/estimate_accuracy.py's two small CNNs in both window
+    modes (the base and padding terms, and a ring under a block's worth kept in logic: its
+    write enables and read multiplexer)."""
     layer = lp.layer
     if layer.window is None:
         return 0
@@ -218,26 +234,47 @@ def _window_luts(lp: LayerPlan) -> int:
     counters = 6 * sum(max(1, (v - 1).bit_length()) for v in
                        (w.out_height, w.out_width, *w.kernel, w.height * w.width))
     pad = (lp.in_width // lp.in_elem_bits) * layer.in_values.bits if w.padded else 0
+    base = 80
+    if family == "ice40":
+        base, pad = 110, pad + (50 if w.padded else 0)
     if lp.line_buffer:  # ring addresses (a compare and subtract per step), the floor, room
         counters += 3 * 5 * max(1, (lp.ring_words - 1).bit_length())
+        if _ring_in_logic(lp, family):
+            counters += round(0.65 * lp.ring_words * lp.in_width) + lp.ring_words
     pool = 0
-    if layer.pool is not None:
+    if layer.pool is None:
+        pass
+    elif _pool_ram(lp, family) is not None:  # compare and max per lane, the write bypass
+        pool = 40 + 4 * lp.out_width
+    else:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
         pool = 40 + round(2.2 * words) + 2 * lp.out_width
-    return 80 + counters + pad + pool
+    return base + counters + pad + pool
 
 
-def _window_ffs(lp: LayerPlan) -> int:
+def _ring_in_logic(lp: LayerPlan, family: str) -> bool:
+    """The line-buffer ring is flip-flops (iCE40, too small for a block)."""
+    return family == "ice40" and lp.line_buffer and WindowGenerator.bank_ram(
+        lp.layer.window, lp.in_width, lp.in_elem_bits, family, True) is None
+
+
+def _window_ffs(lp: LayerPlan, family: str) -> int:
     """Window generator registers (frame banks live in block RAM) and the pool's row of partial
-    maxima."""
+    maxima (in block RAM: the read word and the bypassed write word, in fabric on iCE40)."""
     layer = lp.layer
     if layer.window is None:
         return 0
     pool = 0
-    if layer.pool is not None:
+    if layer.pool is None:
+        pass
+    elif _pool_ram(lp, family) is not None:
+        pool = 3 * lp.out_width
+    else:
         pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
             + lp.out_width
     ring = 3 * max(1, (lp.ring_words - 1).bit_length()) if lp.line_buffer else 0
+    if _ring_in_logic(lp, family):
+        ring += lp.ring_words * lp.in_width
     return 48 + 2 * lp.in_width + pool + ring
 
 
@@ -245,7 +282,7 @@ def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated LUT4s of the layer on ``family``: its unit, window generator and pool."""
     return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
                       lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family)
-            + _rom_luts(lp) + _window_luts(lp))
+            + _rom_luts(lp) + _window_luts(lp, family))
 
 
 def _rom_luts(lp: LayerPlan) -> int:
@@ -260,5 +297,5 @@ def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated flip-flops of the layer on ``family``: its unit (and operand register), window
     generator and pool."""
     return (unit_ffs(lp.layer, lp.engine, lp.pe, lp.simd, lp.tree_stages, lp.schedule.cycles,
-                     lp.input_storage == "bram", lp.out_width, family) + _window_ffs(lp)
+                     lp.input_storage == "bram", lp.out_width, family) + _window_ffs(lp, family)
             + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from lowbit.hw.banks import InputBanks
 from lowbit.hw.plan import Folding, NetworkPlan, plan_network, zero_fraction
 from lowbit.hw.pool import MaxPoolUnit
 from lowbit.hw.window import WindowGenerator
@@ -157,9 +156,8 @@ def analyze(net: Network, folding: Folding, family: str = "ice40",
                                  else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits,
                                                                 lp.line_buffer)),
             pool_storage_bits=pool_bits,
-            bank_storage_bits=InputBanks.bits(lp.window_beats, lp.unit_width,
-                                              layer.in_features * layer.in_values.bits,
-                                              lp.input_storage == "bram"),
+            bank_storage_bits=(sum(d * w for d, w in lp.bank_shapes)
+                               or 2 * layer.in_features * layer.in_values.bits),
             pool=0 if layer.pool is None else layer.pool.kernel, line_buffer=lp.line_buffer,
             out_beats=lp.out_beats,
         ))

@@ -113,7 +113,7 @@ def export_qonnx(model, data, path) -> ExportInfo:
                 f"one{k}", np.float32(1))], [out], domain=QONNX, name=f"quant_a{k + 1}"))
             rho = 1.0
         else:
-            bits = model.pact[k].k if model.method == "pact" else _act_bits(model.method)
+            bits = model.pact[k].k if model.method == "pact" else model.act_bits
             levels = 2 ** bits - 1
             top = float(model.pact[k].alpha.detach()) if model.method == "pact" else 1.0
             s_a = top / levels
@@ -144,10 +144,6 @@ def export_qonnx(model, data, path) -> ExportInfo:
     return info
 
 
-def _act_bits(method: str) -> int:
-    from .train import ACT_BITS
-
-    return ACT_BITS[method]
 
 
 def _bn(k, const, gamma, beta, mean, var) -> list:

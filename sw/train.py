@@ -36,7 +36,7 @@ __all__ = ["METHODS", "QuantMLP", "train", "TrainResult", "parse_arch"]
 METHODS = ("float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2", "dorefa",
            "pact")
 ACT_BITS = {"binaryconnect": 4, "twn": 4, "ttq": 4, "inq": 4, "log2": 4, "dorefa": 2,
-            "pact": 4}
+            "pact": 4}  # the default activation bits of the methods with multi-bit activations
 
 
 def _torch():
@@ -51,13 +51,17 @@ class QuantMLP:
     ``sizes`` are the dense layers' widths (input first, 10 last); ``convs`` the convolutions
     in front of them, ``(channels, pool)`` each (3×3, stride 1, no padding; a 2×2 max pool after
     the activation when ``pool``), on images of ``image`` ``(channels, height, width)``; then
-    ``sizes[0]`` is the flattened map."""
+    ``sizes[0]`` is the flattened map. ``act_bits``: the unsigned activations' bits (the
+    method's :data:`ACT_BITS` when None)."""
 
     def __init__(self, sizes: tuple[int, ...], method: str, seed: int = 0, convs=(),
-                 image: tuple[int, int, int] | None = None):
+                 image: tuple[int, int, int] | None = None, act_bits: int | None = None):
         torch = _torch()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+        if act_bits is not None and method not in ACT_BITS:
+            raise ValueError(f"method {method!r} has no multi-bit activations to size")
+        self.act_bits = act_bits or ACT_BITS.get(method)
         torch.manual_seed(seed)
         self.sizes, self.method = tuple(sizes), method
         self.convs, self.image = tuple(convs), image
@@ -70,7 +74,7 @@ class QuantMLP:
             + [torch.nn.BatchNorm1d(b) for b in sizes[1:-1]])
         self.ttq = torch.nn.ModuleList(quant.TTQ(0.05) for _ in self.linears) \
             if method == "ttq" else None
-        self.pact = torch.nn.ModuleList(quant.PACT(4, 2.0) for _ in self.norms) \
+        self.pact = torch.nn.ModuleList(quant.PACT(self.act_bits, 2.0) for _ in self.norms) \
             if method == "pact" else None
         self.inq = None
         self.stochastic = False  # BinaryConnect's stochastic variant (slower to train)
@@ -121,7 +125,7 @@ class QuantMLP:
             return quant.sign_ste(x)
         if m == "pact":
             return self.pact[k](x)
-        return quant.dorefa_activations(x, ACT_BITS[m])
+        return quant.dorefa_activations(x, self.act_bits)
 
     def __call__(self, x):
         torch = _torch()
@@ -149,10 +153,11 @@ class TrainResult:
 
 def train(data: Dataset, method: str, *, hidden: tuple = (256, 256),
           epochs: int = 60, batch: int = 64, lr: float = 0.01, seed: int = 0,
-          stochastic: bool = False, progress=None) -> TrainResult:
+          stochastic: bool = False, act_bits: int | None = None,
+          progress=None) -> TrainResult:
     """Train ``method`` on ``data``; ``hidden``: the dense widths, or an architecture with
-    convolutions (:func:`lowbit.sw.arch.parse_arch`); ``progress(epoch, epochs, loss)`` after
-    each epoch."""
+    convolutions (:func:`lowbit.sw.arch.parse_arch`); ``act_bits``: see :class:`QuantMLP`;
+    ``progress(epoch, epochs, loss)`` after each epoch."""
     torch = _torch()
     torch.set_num_threads(2)
     torch.manual_seed(seed)
@@ -168,7 +173,8 @@ def train(data: Dataset, method: str, *, hidden: tuple = (256, 256),
             dense.append(n)
         if shape is not None:  # the flattened map the first dense layer reads
             first = shape[0] * shape[1] * shape[2]
-    model = QuantMLP((first, *dense, 10), method, seed, [tuple(v) for v in convs], image)
+    model = QuantMLP((first, *dense, 10), method, seed, [tuple(v) for v in convs], image,
+                     act_bits)
     model.stochastic = stochastic
     if method == "inq":
         model.inq = [quant.INQ(linear.weight, 4) for linear in model.linears]

@@ -9,7 +9,7 @@ import sys
 import onnx
 import pytest
 from helpers import assert_user_error
-from lowbit.sw.synthetic import binary_mlp
+from lowbit.sw.synthetic import binary_mlp, quant_mlp
 
 
 def lowbit(*args) -> subprocess.CompletedProcess:
@@ -71,3 +71,17 @@ def test_a_model_that_cannot_fit_even_fully_folded_is_refused_before_synthesis(t
     assert_user_error(lowbit("synth", path, "--target", "ice40-up5k", "-o", tmp_path / "o"),
                       "does not fit", "block RAMs", "largest layer is 'fc0'")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["synth", "build"])
+def test_a_folding_over_the_block_ram_is_refused_before_any_tool_runs(tmp_path, command):
+    # fully folded with zero skipping, the ROM holds each step's selects and flags: 170 blocks
+    path = tmp_path / "t.onnx"
+    onnx.save(quant_mlp((400, 128, 10), weights="ternary", act_bits=2, seed=5), path)
+    folding = tmp_path / "f.json"
+    folding.write_text(json.dumps({"layers": [{"pe": 1, "simd": 1}, {"pe": 1, "simd": 1}]}))
+    where = ["--target", "ice40-up5k"] if command == "synth" else ["--board", "icebreaker"]
+    assert_user_error(lowbit(command, path, *where, "-o", tmp_path / "o", "--folding", folding),
+                      "does not fit ice40-up5k", "block RAMs, the device has 30",
+                      "layer 'fc0'", "zero_skip")
+    assert not (tmp_path / "o" / "synth.json").exists()

@@ -152,6 +152,32 @@ def test_trained_cnn_rtl_equals_reference_on_the_test_split(tmp_path, digits):
     assert rtl.ii_cycles(perf.out_beats) == perf.ii_cycles
 
 
+@pytest.mark.parametrize("method,bits", [("twn", 2), ("pact", 3)])
+def test_activation_bits_set_the_levels_and_export_exactly(tmp_path, digits, method, bits):
+    """``act_bits`` sizes the activations (2^k levels, so 2^k − 1 thresholds per channel):
+    the export carries them and qonnx runs it as lowbit's reference does."""
+    result = train(digits, method, hidden=(32,), epochs=2, act_bits=bits)
+    path = tmp_path / "m.onnx"
+    export_qonnx(result.model, digits, path)
+    net = import_model(path)
+    assert len(net.layers[0].activation.out.levels) == 2 ** bits
+    x = digits.x_test[:120]
+    np.testing.assert_array_equal(reference.run(net, x), qonnx_run(path, x)[0])
+
+
+@pytest.mark.parametrize("args,words", [(["--method", "bnn", "--act-bits", "2"],
+                                         "bnn has no multi-bit activations"),
+                                        (["--method", "twn", "--act-bits", "9"],
+                                         "activation bits from 2 to 8")])
+def test_lowbit_train_refuses_bad_activation_bits(tmp_path, args, words):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "train", *args, "-o",
+                           str(tmp_path / "t.onnx")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "act-bits" in lines[0], proc.stderr
+    assert not (tmp_path / "t.onnx").exists()
+
+
 @pytest.mark.parametrize("arch,words", [("c8,f16,c8", "convolutions come before"),
                                         ("p,f16", "a pool must follow a convolution"),
                                         ("c8,c8,c8,c8", "too small for a 3×3 window"),

@@ -93,15 +93,19 @@ def test_storage_rule():
     assert InputBanks.storage(16, 16, 1, BRAM_MIN_BITS) == "bram"  # one SIMD word per beat
     assert InputBanks.storage(16, 16, 1, BRAM_MIN_BITS - 16) == "registers"  # too small
     assert InputBanks.storage(8, 16, 1, 1024) == "registers"  # beats narrower than SIMD
-    assert InputBanks.storage(16, 16, 1, 1024, dense=False) == "registers"  # zero-skip
+    assert InputBanks.storage(16, 16, 1, 1024, dense=False) == "registers"  # 64 bits a lane
+    assert InputBanks.storage(16, 16, 1, 4096, dense=False) == "bram"  # a memory per lane
+    assert InputBanks.storage(4, 16, 1, 4096, dense=False) == "bram"  # 4 beats to a word
+    assert InputBanks.storage(3, 16, 1, 4096, dense=False) == "registers"  # 3 ∤ 16
 
 
-@pytest.mark.parametrize("beats,width,bram", [(5, 4, True), (64, 2, True), (4, 3, False),
-                                             (1, 8, False)])
-def test_bits_are_the_storage_built(beats, width, bram):
-    banks = InputBanks(Module(), beats, width, beats * width, bram)
-    if bram:
-        built = banks.memory.depth * Shape.cast(banks.memory.shape).width
-    else:
-        built = sum(len(b) for b in banks.banks)
-    assert InputBanks.bits(beats, width, beats * width, bram) == built
+@pytest.mark.parametrize("beats,width,lanes,lane_bits", [(5, 4, 1, 4), (64, 2, 1, 2),
+                                                          (24, 4, 4, 2), (48, 2, 4, 2)])
+def test_ram_shapes_are_the_memories_built(beats, width, lanes, lane_bits):
+    banks = InputBanks(Module(), beats, width, beats * width, True, lanes=lanes,
+                       lane_bits=lane_bits)
+    built = [(mem.depth, Shape.cast(mem.shape).width)
+             for mem in (banks.memories or [banks.memory])]
+    assert InputBanks.ram_shapes(beats, width, lanes, lane_bits) == built
+    words = beats * width // (lanes * lane_bits)  # both banks: a power of two each
+    assert all(depth == 2 << (words - 1).bit_length() for depth, _ in built)

@@ -35,7 +35,7 @@ def _model(w, index, scale, offset, thresholds, direction):
 
 CASES = [
     # engine, mh, mw, pe, simd, in_bits, bipolar input, stages, thresholds (levels), zero_skip
-    # [, lut weights]
+    # [, lut weights[, elements per input beat (default SIMD)]]
     ("addsub", 6, 12, 2, 4, 2, False, 1, 1, True),
     ("ternary", 8, 16, 2, 4, 2, False, 0, 3, True, True),  # a zero-skip ROM in logic
     ("addsub", 4, 8, 4, 8, 1, True, 0, None, True),  # bipolar input, constants, accumulators
@@ -45,15 +45,22 @@ CASES = [
     ("shift", 4, 6, 1, 1, 2, False, 0, None, True),  # fully folded, accumulators
     ("multiply", 5, 10, 5, 2, 2, False, 1, 1, True),
     ("multiply", 4, 32, 2, 8, 2, False, 2, 3, False),  # input banks in block RAM
+    ("ternary", 4, 256, 2, 2, 2, False, 1, 3, True),  # zero-skip: a block RAM per lane
+    ("ternary", 3, 128, 1, 1, 2, False, 0, None, True),  # the same, fully folded
+    ("ternary", 4, 512, 2, 4, 2, False, 0, 3, True, False, 1),  # the same, a lane per beat
+    ("shift", 2, 768, 1, 6, 3, False, 1, 1, True, False, 2),  # two lanes per beat
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}x{c[4]}-{c[9]}"
-                                             + ("-lut" if c[10:] else "") for c in CASES])
+                                             + ("-lut" if c[10:11] == (True,) else "")
+                                             + (f"-beat{c[11]}" if c[11:] else "")
+                                             for c in CASES])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.35, 0.5)], ids=["free", "stalled"])
 def test_mvau_equals_its_model_and_its_timing(case, stalls):
     engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip = case[:10]
-    lut = bool(case[10:])
+    lut = case[10:11] == (True,)
+    per_beat = case[11] if case[11:] else simd
     rng = np.random.default_rng(mh * mw + pe)
     w = _weights(engine, (mh, mw), rng)
     values = ValueSet((-1, 1)) if bipolar else ValueSet(tuple(range(-1, (1 << in_bits) - 1)))
@@ -67,15 +74,20 @@ def test_mvau_equals_its_model_and_its_timing(case, stalls):
         direction = rng.choice([-1, 1], mh)
     out_bits = 1 if levels is None else max(1, levels.bit_length())
     acc_bits = signed_bits(lo, hi)
-    in_width = simd * in_bits
+    in_width = per_beat * in_bits
     bram = InputBanks.storage(in_width, simd, in_bits, mw, schedule.dense) == "bram"
     dut = MVAU(w, engine=engine, pe=pe, simd=simd, in_bits=in_bits, in_width=in_width,
                in_scale=scale, in_offset=offset, schedule=schedule, thresholds=thresholds,
                direction=direction, out_bits=out_bits, acc_bits=acc_bits, stages=stages,
                input_bram=bram, lut_weights=lut)
-    assert (memories(dut).get("weights") is None) == (lut or schedule.cycles <= 2)
+    built = memories(dut)
+    assert (built.get("weights") is None) == (lut or schedule.cycles <= 2)
+    banks = sorted(name for name in built if name.startswith("input_banks"))
+    lanes = simd if bram and not schedule.dense and simd > 1 else 1
+    assert banks == ([] if not bram else ["input_banks"] if lanes == 1
+                     else [f"input_banks{lane}" for lane in range(lanes)])
     frames = [rng.integers(0, len(values.levels), mw) for _ in range(4)]
-    beats = [b for f in frames for b in beats_of(f, in_bits, simd)]
+    beats = [b for f in frames for b in beats_of(f, in_bits, per_beat)]
     nf = mh // pe
     outs, t_in, t_out = stream_through(dut, beats, len(frames) * nf, seed=5,
                                        stall_in=stalls[0], stall_out=stalls[1])

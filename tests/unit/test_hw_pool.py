@@ -1,5 +1,5 @@
 """lowbit.hw.pool: k × k max pooling at stride k against numpy (floor mode), with stalls, and
-its timing."""
+its timing, with the row read asynchronously and synchronously (one beat ahead)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from streams import memories, pack, stream_through, unpack
     (2, 4, 4, 4, 2, 1),  # bipolar: OR
     (2, 5, 7, 3, 3, 2),  # a partial window at the edges is dropped
     (3, 6, 6, 2, 1, 3),
+    (2, 4, 6, 1, 1, 2),  # one beat per pixel: the next beat reads the word just written
 ])
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.4, 0.5)], ids=["free", "stalled"])
-def test_max_pool_equals_numpy_and_its_timing(kernel, height, width, channels, pe, bits, stalls):
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+def test_max_pool_equals_numpy_and_its_timing(kernel, height, width, channels, pe, bits, stalls,
+                                              sync):
     dut = MaxPoolUnit(kernel=kernel, height=height, width=width, channels=channels, pe=pe,
-                      lane_bits=bits)
+                      lane_bits=bits, sync_read=sync)
     rng = np.random.default_rng(kernel * height * width)
     frames = rng.integers(0, 1 << bits, (3, height, width, channels))
     nf = channels // pe

@@ -77,3 +77,19 @@ def test_out_of_block_ram_weights_move_into_logic_where_that_is_cheapest():
     in_blocks = Folding(tuple(dataclasses.replace(f, lut_weights=None) for f in folding.layers),
                         folding.label_select)
     assert analyze(net, in_blocks).bram_blocks("ecp5") > 20  # the speed needed the move
+
+
+def test_a_zero_skip_rom_too_big_for_the_block_ram_takes_the_dense_schedule():
+    # a folded zero-skip ROM stores each step's lane selects and flags beside the codes; the
+    # dense schedule stores the codes only (its folds are counted), so it fits where skipping
+    # does not
+    net = lowbit.load(quant_mlp((400, 128, 10), weights="ternary", act_bits=2, seed=5))
+    t = TARGETS["ice40-up5k"]
+    folding = auto_folding(net, **t.budgets())
+    perf = analyze(net, folding)
+    assert perf.bram_blocks("ice40") <= t.bram_blocks
+    dense = [f.zero_skip is False for f in folding.layers]
+    assert dense[0]
+    skipping = Folding(tuple(dataclasses.replace(f, zero_skip=None) for f in folding.layers),
+                       folding.label_select)
+    assert analyze(net, skipping).bram_blocks("ice40") > t.bram_blocks
