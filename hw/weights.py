@@ -48,7 +48,15 @@ def weight_rom(m: Module, words: list[int], width: int, addr: Value, en: Value,
         with m.If(en):
             m.d.sync += registered.eq(addr)
         word = Signal(width, name=f"{name}_word")
-        m.d.comb += word.eq(Array(Const(w, width) for w in words)[registered])
+        if len(words) <= LUT_ROM_MAX_WORDS:  # a multiplexer that merges into the logic it feeds
+            m.d.comb += word.eq(Array(Const(w, width) for w in words)[registered])
+            return word
+        # a ROM marked for logic: unmarked, yosys would take a deep one into block RAM
+        rom = Memory(shape=width, depth=len(words), init=words,
+                     attrs={"rom_style": "logic", "ram_style": "logic"})
+        m.submodules[name] = rom
+        port = rom.read_port(domain="comb")
+        m.d.comb += [port.addr.eq(registered), word.eq(port.data)]
         return word
     rom = Memory(shape=width, depth=len(words), init=words,
                  attrs={"rom_style": "block", "ram_style": "block"})

@@ -65,6 +65,9 @@ class WindowGenerator(wiring.Component):
     """
 
     FIRST_BEAT_DELAY = 2  # from the write of a window's last needed word to its first beat
+    # line mode: from the cycle a row's last window beat is read to the first cycle its words
+    # count as free (the freed count is registered once before it reaches the room counter)
+    FLOOR_DELAY = 2
 
     @staticmethod
     def need_words(window, pixel_words: int) -> np.ndarray:
@@ -263,6 +266,7 @@ class WindowGenerator(wiring.Component):
         need_word = signed((max(frame, row0 + col0) * 2).bit_length() + 1)
         need_row = Signal(need_word if self.line else word, init=row0)
         need_col = Signal(need_word if self.line else word, init=col0)
+        need = Signal(need_word if self.line else word, init=row0 + col0)  # their sum, kept
         row_next, col_next = need_row + sh * width_words, need_col + sw * wp
         row_step = Mux(row_next > row_cap, row_cap, row_next)
         col_step = Mux(col_next > col_cap, col_cap, col_next)
@@ -270,10 +274,10 @@ class WindowGenerator(wiring.Component):
         last = (oy == w.out_height - 1) & (ox == w.out_width - 1)  # needs the whole frame
         if self.line:
             ahead = wframe != rbank  # the writer is in the next frame: this one is all in
-            m.d.comb += here.eq(ahead | (~last & (widx >= need_row + need_col)))
+            m.d.comb += here.eq(ahead | (~last & (widx >= need)))
         else:
             m.d.comb += here.eq(full.bit_select(rbank, 1) | (~last & (inputs.wbank == rbank) &
-                                                            (inputs.widx >= need_row + need_col)))
+                                                            (inputs.widx >= need)))
 
         valid = Signal()  # the output beat register holds a beat
         pad_out = Signal()
@@ -321,6 +325,7 @@ class WindowGenerator(wiring.Component):
                              row.eq(step(row, width_words)), addr.eq(step(row, width_words))]
             with m.Elif(ox != w.out_width - 1):  # next window along the row
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(ox + 1), need_col.eq(col_step),
+                             need.eq(need_row + col_step),
                              ix0.eq(ix0 + sw), ix.eq(ix0 + sw), iy.eq(iy0),
                              win.eq(step(win, sw * wp)), row.eq(step(win, sw * wp)),
                              addr.eq(step(win, sw * wp))]
@@ -329,7 +334,7 @@ class WindowGenerator(wiring.Component):
             with m.Elif(oy != w.out_height - 1):  # next row of windows
                 down = sh * width_words
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(oy + 1),
-                             need_row.eq(row_step), need_col.eq(col0),
+                             need_row.eq(row_step), need_col.eq(col0), need.eq(row_step + col0),
                              ix0.eq(-left), ix.eq(-left), iy0.eq(iy0 + sh), iy.eq(iy0 + sh),
                              line.eq(step(line, down)), win.eq(step(line, down)),
                              row.eq(step(line, down)), addr.eq(step(line, down))]
@@ -340,7 +345,7 @@ class WindowGenerator(wiring.Component):
                     m.d.sync += [top_row.eq(next_top), floor.eq(next_floor)]
             with m.Else():  # the frame's last window beat: free its bank, start over
                 m.d.sync += [j.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0),
-                             need_row.eq(row0), need_col.eq(col0),
+                             need_row.eq(row0), need_col.eq(col0), need.eq(row0 + col0),
                              ix0.eq(-left), ix.eq(-left), iy0.eq(-top), iy.eq(-top),
                              rbank.eq(~rbank)]
                 if self.reserve is not None:
@@ -359,12 +364,14 @@ class WindowGenerator(wiring.Component):
         if self.line:  # words held between the floor and the writer (or its reservations);
             # below 0 when the floor passed words not yet written (a stride skips rows)
             held = Signal(range(-frame, ring + 1))
+            released = Signal.like(freed)  # ``freed`` a cycle later (FLOOR_DELAY)
+            m.d.sync += released.eq(freed)
             if self.credited:
                 m.d.comb += [self.i.ready.eq(1), self.up_ok.eq(held <= ring - wp)]
-                m.d.sync += held.eq(held + Mux(self.up_take, wp, 0) - freed)
+                m.d.sync += held.eq(held + Mux(self.up_take, wp, 0) - released)
             else:
                 m.d.comb += self.i.ready.eq(held < ring)
-                m.d.sync += held.eq(held + accept - freed)
+                m.d.sync += held.eq(held + accept - released)
 
         pad_word = Cat(*(Const(w.pad_index or 0, self.out_bits) for _ in range(self.elements)))
         m.d.comb += [

@@ -282,14 +282,19 @@ def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated LUT4s of the layer on ``family``: its unit, window generator and pool."""
     return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
                       lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family)
-            + _rom_luts(lp) + _window_luts(lp, family))
+            + _rom_luts(lp, family) + _window_luts(lp, family))
 
 
-def _rom_luts(lp: LayerPlan) -> int:
-    """A weight ROM of more than two words kept in logic: a table of the bits it stores."""
+def _rom_luts(lp: LayerPlan, family: str = "ice40") -> int:
+    """A weight ROM of more than two words kept in logic: a table of the bits it stores. On
+    iCE40 a deep one is one LUT4 per 16 words and bit plus a tree of 2:1 multiplexers of one
+    LUT4 each (no wide-mux cells as ECP5's PFUMX): measured on TFC_2W2A's 1,024 × 8 and
+    640 × 2 ROMs (990 and 132 LUT4)."""
     words, bits = weight_rom_shape(lp)
     if lp.weight_storage != "lut" or words <= LUT_ROM_MAX_WORDS:
         return 0
+    if family == "ice40" and words > 16:
+        return bits * (2 * math.ceil(words / 16) - 1)
     return int(round(_table_luts(words, bits)))
 
 

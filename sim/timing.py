@@ -33,9 +33,10 @@ Every number below is a fact one unit states about itself (:mod:`lowbit.hw`):
 
 - line buffers (the convolutions from the input on, ``plan.layers[k].line_buffer``): the ring's
   floor moves when the generator reads the last beat of a row of windows (and of the frame),
-  visible the cycle after. The host's input beat ``n`` (counted over frames) is taken once the
-  floor is past word ``n − C`` (``C`` the ring's words); a generator reads a window that
-  produces a pixel for the next layer once that layer's floor leaves room for the pixel
+  its words free :attr:`~lowbit.hw.window.WindowGenerator.FLOOR_DELAY` cycles after. The
+  host's input beat ``n`` (counted over frames) is taken once the floor is past word ``n − C``
+  (``C`` the ring's words); a generator reads a window that produces a pixel for the next
+  layer once that layer's floor leaves room for the pixel
   (:meth:`~lowbit.hw.window.WindowGenerator.producing`). So the units never stall on their
   output, and every time is still a max-plus expression, now coupled in both directions along
   the chain: :func:`line_timing` solves it by iterating from "no back-pressure" until nothing
@@ -173,9 +174,9 @@ def window_starts(lp: LayerPlan, arrivals: np.ndarray, credit: np.ndarray | None
         if g >= 1:
             start = max(start, int(starts[g - 1]) + cycles)
         starts[g] = start
-        if k % ow == ow - 1:  # the row's last beat read: the floor moves the cycle after
+        if k % ow == ow - 1:  # the row's last beat read: the floor moves FLOOR_DELAY after
             row = k // ow
-            ev_t.append((issue if wb == 1 else taken - 1) + 1)
+            ev_t.append((issue if wb == 1 else taken - 1) + WindowGenerator.FLOOR_DELAY)
             ev_v.append(f * frame + (int(floors[row + 1]) if row + 1 < len(floors) else frame))
     return starts, (np.array(ev_t, dtype=np.int64), np.array(ev_v, dtype=np.int64))
 

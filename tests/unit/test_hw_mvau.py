@@ -81,7 +81,10 @@ def test_mvau_equals_its_model_and_its_timing(case, stalls):
                direction=direction, out_bits=out_bits, acc_bits=acc_bits, stages=stages,
                input_bram=bram, lut_weights=lut)
     built = memories(dut)
-    assert (built.get("weights") is None) == (lut or schedule.cycles <= 2)
+    rom = built.get("weights")  # block RAM, or (lut) marked for logic when over two words
+    assert (rom is None) == (schedule.cycles <= 2)
+    if rom is not None:
+        assert rom.attrs["rom_style"] == ("logic" if lut else "block")
     banks = sorted(name for name in built if name.startswith("input_banks"))
     lanes = simd if bram and not schedule.dense and simd > 1 else 1
     assert banks == ([] if not bram else ["input_banks"] if lanes == 1

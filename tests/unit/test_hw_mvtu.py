@@ -43,7 +43,10 @@ def test_mvtu_equals_its_model_and_its_timing(case, stalls):
                greater_equal=ge, popcount_stages=stages, input_bram=bram,
                operand_register=operand, lut_weights=lut)
     words = dut.neuron_fold * dut.synapse_fold
-    assert (memories(dut).get("weights") is None) == (lut or words <= 2)
+    rom = memories(dut).get("weights")  # block RAM, or (lut) marked for logic over two words
+    assert (rom is None) == (words <= 2)
+    if rom is not None:
+        assert rom.attrs["rom_style"] == ("logic" if lut else "block")
     frames = [rng.random(mw) < 0.5 for _ in range(5)]
     beats = [b for f in frames for b in beats_of(f.astype(int), 1, in_width)]
     outs, t_in, t_out = stream_through(dut, beats, len(frames) * dut.neuron_fold, seed=3,

@@ -70,13 +70,13 @@ def test_out_of_block_ram_weights_move_into_logic_where_that_is_cheapest():
     net = lowbit.load(binary_mlp((256, 256, 256, 256, 10), seed=4))
     budgets = {"lut_budget": 12000, "bram_budget": 20}
     folding = auto_folding(net, family="ecp5", **budgets)
-    perf = analyze(net, folding)
+    perf = analyze(net, folding, "ecp5")
     assert perf.estimated_luts <= 12000 and perf.bram_blocks("ecp5") <= 20
     moved = [f.lut_weights for f in folding.layers]
     assert any(moved)
     in_blocks = Folding(tuple(dataclasses.replace(f, lut_weights=None) for f in folding.layers),
                         folding.label_select)
-    assert analyze(net, in_blocks).bram_blocks("ecp5") > 20  # the speed needed the move
+    assert analyze(net, in_blocks, "ecp5").bram_blocks("ecp5") > 20  # the speed needed it
 
 
 def test_a_zero_skip_rom_too_big_for_the_block_ram_takes_the_dense_schedule():
