@@ -288,7 +288,8 @@ def train(method: str, dataset: str = "digits", *, out, hidden=(256, 256), epoch
         raise LowbitError(f"{dataset}: use digits or mnist-idx:DIR", param="dataset")
     out = Path(out)
     if source is not None:  # the data set's own files are inputs too
-        reads = tuple(reads) + tuple(source / f"t10k-{kind}-idx{d}-ubyte{gz}"
+        reads = tuple(reads) + tuple(source / f"{split}-{kind}-idx{d}-ubyte{gz}"
+                                     for split in ("t10k", "train")
                                      for kind, d in (("images", 3), ("labels", 1))
                                      for gz in ("", ".gz"))
     from .output import check_output_file

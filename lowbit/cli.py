@@ -374,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True,
                    choices=["float", "bnn", "binaryconnect", "xnor", "twn", "ttq", "inq", "log2",
                             "dorefa", "pact"])
-    p.add_argument("--dataset", default="digits", help="digits (default) or mnist-idx:DIR")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default) or mnist-idx:DIR (its train-* IDX files to train on, "
+                        "else t10k-* split 80/20)")
     p.add_argument("--arch", default="256,256",
                    help="hidden layer sizes (default 256,256), or with convolutions: cN a 3x3 "
                         "convolution of N channels, p a 2x2 max pool, fN a dense layer "

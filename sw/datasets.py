@@ -82,12 +82,24 @@ def load_digits_split(seed: int = 0) -> Dataset:
     return Dataset("digits", xtr, ytr, xte, yte, 5, 1 / 16, (64,))
 
 
+def has_mnist_train(folder) -> bool:
+    """``folder`` holds MNIST's training files (``train-*-idx*-ubyte[.gz]``) too."""
+    folder = Path(folder)
+    return all(any((folder / f"train-{kind}-ubyte{gz}").is_file() for gz in ("", ".gz"))
+               for kind in ("images-idx3", "labels-idx1"))
+
+
 def load_mnist_split(folder, seed: int = 0) -> Dataset:
-    """MNIST IDX files in ``folder`` (the test set is all a user may have: it is split 80 / 20)."""
+    """MNIST IDX files in ``folder``: with the training files, train on them and test on the
+    whole test set; with the test set alone (all a user may have), split it 80 / 20."""
     from sklearn.model_selection import train_test_split
 
     images, labels = load_mnist_idx(folder)
     x = (images.reshape(len(images), -1).astype(np.float32) / 255)
+    if has_mnist_train(folder):
+        train_images, train_labels = load_mnist_idx(folder, "train")
+        xtr = train_images.reshape(len(train_images), -1).astype(np.float32) / 255
+        return Dataset("mnist", xtr, train_labels, x, labels, 8, 1 / 256, (784,))
     classes = len(np.unique(labels))
     counts = np.bincount(labels)
     if len(x) < 5 * classes or counts[counts > 0].min() < 2:

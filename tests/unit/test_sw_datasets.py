@@ -36,3 +36,24 @@ def test_digits_split_needs_no_torch_and_is_stratified():
     assert data.x_train.shape[1] == 64 and len(data.x_test) == 360
     assert set(np.unique(data.y_test)) == set(range(10))
     assert data.x_train.min() >= 0 and data.x_train.max() <= 1
+
+
+def test_mnist_with_its_training_files_trains_on_them_and_tests_on_all_of_t10k(tmp_path,
+                                                                                 mnist_test):
+    # a folder with train-* files beside t10k-*: the training set is those, the test set the
+    # whole t10k (here the train files hold t10k's first 600 images, rearranged real data)
+    from lowbit.sw.datasets import has_mnist_train, load_mnist_split
+
+    images, labels = mnist_test
+    pixels = np.round(images.reshape(-1, 28, 28) * 255).astype(np.uint8)
+    for split, lo, hi in (("t10k", 0, len(labels)), ("train", 0, 600)):
+        (tmp_path / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(pixels[lo:hi])))
+        (tmp_path / f"{split}-labels-idx1-ubyte").write_bytes(_idx(labels[lo:hi]))
+    assert has_mnist_train(tmp_path)
+    data = load_mnist_split(tmp_path)
+    assert (len(data.x_train), len(data.x_test)) == (600, len(labels))
+    np.testing.assert_array_equal(data.y_test, labels)
+    np.testing.assert_array_equal(data.y_train, labels[:600])
+    (tmp_path / "train-labels-idx1-ubyte").unlink()  # without them: t10k split 80 / 20
+    assert not has_mnist_train(tmp_path)
+    assert len(load_mnist_split(tmp_path).x_test) == len(labels) // 5
