@@ -234,6 +234,8 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
     counters = 6 * sum(max(1, (v - 1).bit_length()) for v in
                        (w.out_height, w.out_width, *w.kernel, w.height * w.width))
     pad = (lp.in_width // lp.in_elem_bits) * layer.in_values.bits if w.padded else 0
+    # the needed-word sum, kept in a register beside its two parts (two adders)
+    counters += 2 * _need_bits(lp)
     base = 80
     if family == "ice40":
         base, pad = 110, pad + (50 if w.padded else 0)
@@ -250,6 +252,13 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
         pool = 40 + round(2.2 * words) + 2 * lp.out_width
     return base + counters + pad + pool
+
+
+def _need_bits(lp: LayerPlan) -> int:
+    """Bits of the window generator's needed-word registers (about twice a frame's words)."""
+    w = lp.layer.window
+    frame = w.height * w.width * w.channels * lp.in_elem_bits // lp.in_width
+    return (2 * frame).bit_length() + 1
 
 
 def _ring_in_logic(lp: LayerPlan, family: str) -> bool:
@@ -273,6 +282,9 @@ def _window_ffs(lp: LayerPlan, family: str) -> int:
         pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
             + lp.out_width
     ring = 3 * max(1, (lp.ring_words - 1).bit_length()) if lp.line_buffer else 0
+    if lp.line_buffer:  # the freed count, registered once (FLOOR_DELAY)
+        ring += _need_bits(lp) // 2
+    pool += _need_bits(lp)  # the needed-word sum
     if _ring_in_logic(lp, family):
         ring += lp.ring_words * lp.in_width
     return 48 + 2 * lp.in_width + pool + ring
