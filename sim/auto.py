@@ -73,7 +73,7 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
         return within(p, lut_budget, cell_budget)
 
     if bram_budget is not None and current.bram_blocks(family) > bram_budget:
-        placed = _weights_into_luts(state, current, perf, family, bram_budget, fits_logic)
+        placed = _place_memories(state, current, perf, family, bram_budget, fits_logic)
         if placed is None:
             state, current = _fit_block_ram(net, state, current, perf, family, bram_budget,
                                             fits_logic, largest)
@@ -106,8 +106,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             if not fits_logic(trial_perf):
                 continue
             if bram_budget is not None and trial_perf.bram_blocks(family) > bram_budget:
-                placed = _weights_into_luts(new, trial_perf, perf, family, bram_budget,
-                                            fits_logic)
+                placed = _place_memories(new, trial_perf, perf, family, bram_budget,
+                                         fits_logic)
                 if placed is None:
                     continue
                 new, trial_perf = placed
@@ -150,8 +150,8 @@ def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
     return (more[0], simd) if more else None
 
 
-def _weights_into_luts(state, current: NetworkPerf, perf, family: str, bram_budget: int,
-                       fits_logic):
+def _place_memories(state, current: NetworkPerf, perf, family: str, bram_budget: int,
+                    fits_logic):
     """Place weight ROMs until the design fits ``bram_budget``, one move at a time: a
     zero-skip layer onto its dense schedule where that saves blocks without lengthening the
     II; else a ROM from block RAM into logic, the fewest estimated LUT4 per block saved, while
