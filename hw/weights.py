@@ -11,6 +11,8 @@ block-RAM read), so the choice never changes the cycle model.
   three activation bits). With more address bits they no longer fit and a LUT ROM costs about
   1.3 LUT4 per stored bit per 16 words: more logic than block RAM plus the XNOR, but no blocks,
   which is the better trade for a wide, shallow ROM (16 words × 2,304 bits take 64 DP16KD).
+  Over two words it is a memory marked ``rom_style = "logic"`` read through the registered
+  address (unmarked, yosys takes a deep table into block RAM on iCE40).
 - ``bram`` (more words): an ``amaranth.lib.memory.Memory`` with a synchronous read port, marked
   for block RAM (yosys would otherwise build a ROM of 64 words or fewer from LUTs, which for a
   wide word costs far more than the blocks).
