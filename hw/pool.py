@@ -97,7 +97,7 @@ class MaxPoolUnit(wiring.Component):
         inside = (y < self.out_height * k) & (x < self.out_width * k)
         first = (yin == 0) & (xin == 0)
         last = (yin == k - 1) & (xin == k - 1)
-        paddr = Signal(range(max(self.out_width * nf_max + 1, 2)))  # xp·NF + nf, stepped
+        paddr = Signal(range(max(self.out_width * nf_max + 1, 2)))  # (x ÷ k)·NF + nf, stepped
         step = Signal.like(paddr)  # its value after this beat
         m.d.comb += step.eq(Mux(nf != nf_max - 1, paddr + 1,
                                 Mux(x == self.width - 1, 0,

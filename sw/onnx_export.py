@@ -144,8 +144,6 @@ def export_qonnx(model, data, path) -> ExportInfo:
     return info
 
 
-
-
 def _bn(k, const, gamma, beta, mean, var) -> list:
     names = [const(f"bn{k}_{p}", v.astype(np.float32)) for p, v in
              (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var))]
