@@ -208,10 +208,12 @@ def check_block_ram(perf: NetworkPerf, t: Target, family: str, reserved: int = 0
     exceed the device's."""
     from lowbit.sim.estimate import layer_bram_blocks
 
-    need = perf.bram_blocks(family) + reserved
-    if not t.bram_blocks or need <= t.bram_blocks:
+    if not t.bram_blocks:
         return
     blocks = {lp.name: layer_bram_blocks(lp, family) for lp in perf.plan.layers}
+    need = sum(blocks.values()) + reserved  # NetworkPerf.bram_blocks, layer by layer
+    if need <= t.bram_blocks:
+        return
     big = max(blocks, key=blocks.get)
     lp = next(lp for lp in perf.layers if lp.name == big)
     raise DoesNotFit(

@@ -186,16 +186,16 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
 
 
 def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles: int,
-             input_bram: bool, out_width: int, family: str = "ice40") -> int:
+             input_bram: bool, out_width: int, family: str = "ice40",
+             dense: bool = True) -> int:
     """Flip-flops of one unit: input banks (none in block RAM), operand and weight-code
     registers, the tree's pipeline registers (as the tree builds them), accumulators, the
-    output beat and control."""
+    output beat and control. ``dense``: the schedule skips no zeros."""
     bits = layer.in_values.bits
     banks = 0 if input_bram else 2 * layer.in_features * bits
     # the lanes' operand registers: the RAM's read register holds them for the XNOR unit and
     # for per-lane memories (a zero-skip schedule)
-    lane_ram = input_bram and cycles != layer.out_features // pe * (layer.in_features // simd)
-    operands = 0 if input_bram and (engine == "xnor" or lane_ram) else simd * bits
+    operands = 0 if input_bram and (engine == "xnor" or not dense) else simd * bits
     if engine == "xnor":
         _, tree = popcount_size(simd, stages, POPCOUNT_STYLE[family])
         acc = layer.in_features.bit_length()
@@ -244,11 +244,9 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
         if _ring_in_logic(lp, family):
             counters += round(0.65 * lp.ring_words * lp.in_width) + lp.ring_words
     pool = 0
-    if layer.pool is None:
-        pass
-    elif _pool_ram(lp, family) is not None:  # compare and max per lane, the write bypass
-        pool = 40 + 4 * lp.out_width
-    else:
+    if layer.pool is not None and _pool_ram(lp, family) is not None:
+        pool = 40 + 4 * lp.out_width  # compare and max per lane, the write bypass
+    elif layer.pool is not None:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
         pool = 40 + round(2.2 * words) + 2 * lp.out_width
     return base + counters + pad + pool
@@ -274,20 +272,18 @@ def _window_ffs(lp: LayerPlan, family: str) -> int:
     if layer.window is None:
         return 0
     pool = 0
-    if layer.pool is None:
-        pass
-    elif _pool_ram(lp, family) is not None:
+    if layer.pool is not None and _pool_ram(lp, family) is not None:
         pool = 3 * lp.out_width
-    else:
+    elif layer.pool is not None:
         pool = layer.pool.out_width * layer.out_features * layer.activation.out.bits \
             + lp.out_width
-    ring = 3 * max(1, (lp.ring_words - 1).bit_length()) if lp.line_buffer else 0
-    if lp.line_buffer:  # the freed count, registered once (FLOOR_DELAY)
-        ring += _need_bits(lp) // 2
-    pool += _need_bits(lp)  # the needed-word sum
+    need = _need_bits(lp)  # the needed-word sum
+    ring = 0
+    if lp.line_buffer:  # ring addresses, and the freed count registered once (FLOOR_DELAY)
+        ring = 3 * max(1, (lp.ring_words - 1).bit_length()) + need // 2
     if _ring_in_logic(lp, family):
         ring += lp.ring_words * lp.in_width
-    return 48 + 2 * lp.in_width + pool + ring
+    return 48 + 2 * lp.in_width + pool + need + ring
 
 
 def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
@@ -314,5 +310,6 @@ def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated flip-flops of the layer on ``family``: its unit (and operand register), window
     generator and pool."""
     return (unit_ffs(lp.layer, lp.engine, lp.pe, lp.simd, lp.tree_stages, lp.schedule.cycles,
-                     lp.input_storage == "bram", lp.out_width, family) + _window_ffs(lp, family)
+                     lp.input_storage == "bram", lp.out_width, family, lp.schedule.dense)
+            + _window_ffs(lp, family)
             + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))
