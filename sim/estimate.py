@@ -26,7 +26,7 @@ from lowbit.hw.window import WindowGenerator
 from lowbit.sw.ir import MatVec
 
 __all__ = ["BRAM", "unit_luts", "unit_ffs", "layer_luts", "layer_ffs", "layer_bram_blocks",
-           "ram_blocks", "weight_rom_shape"]
+           "layer_memories", "ram_blocks", "ram_mapping", "weight_rom_shape"]
 
 # block RAM port shapes per family, ``(depth, width, lane)``: ``lane`` is the write-enable
 # granularity in bits (SB_RAM40_4K masks single bits at 256 × 16; DP16KD enables 9-bit bytes
@@ -44,23 +44,28 @@ POPCOUNT_LUTS = {"ice40": 0.65, "ecp5": 1.65}
 BLOCK_COST = {"ice40": 64, "ecp5": 128}
 
 
-def ram_blocks(depth: int, width: int, family: str, writable: bool = False) -> int:
-    """Blocks of ``family`` a memory of ``depth`` words × ``width`` bits takes, as yosys's
-    ``memory_libmap`` maps it. In a port shape ``(d, w)`` the memory is cut into
-    ``ceil(depth / d)`` chunks of ``d`` words whose bits are packed side by side, ``w`` to a
-    block (a 36,864 × 16 ROM takes 32 DP16KD, not 64); a written memory packs whole write
-    lanes only (a 9,216 × 4 RAM takes 3 DP16KD, its 4-bit chunks one 9-bit lane each). Of the
-    shapes, yosys takes the cheapest: the blocks at their cost plus the multiplexer between
+def ram_mapping(depth: int, width: int, family: str, writable: bool = False) -> tuple[int, int]:
+    """``(blocks, chunks)`` of ``family`` a memory of ``depth`` words × ``width`` bits maps
+    onto, as yosys's ``memory_libmap`` maps it. In a port shape ``(d, w)`` the memory is cut
+    into ``chunks = ceil(depth / d)`` chunks of ``d`` words whose bits are packed side by side,
+    ``w`` to a block (a 36,864 × 16 ROM takes 32 DP16KD, not 64); a written memory packs whole
+    write lanes only (a 9,216 × 4 RAM takes 3 DP16KD, its 4-bit chunks one 9-bit lane each). Of
+    the shapes, yosys takes the cheapest: the blocks at their cost plus the multiplexer between
     chunks, half a unit per chunk bit (fitted to 38 mappings by synth_ice40 and synth_ecp5;
     a 7,200 × 16 RAM takes 30 SB_RAM40_4K as 15 × 2 of 512 × 8, not 29 of 256 × 16)."""
-    def shape(d: int, w: int, lane: int) -> tuple[float, int]:
+    def shape(d: int, w: int, lane: int) -> tuple[float, int, int]:
         chunks = -(-depth // d)
         if writable:
             blocks = -(-chunks * -(-width // lane) // (w // lane))
         else:
             blocks = -(-chunks * width // w)
-        return BLOCK_COST[family] * blocks + chunks * width / 2, blocks
-    return min(shape(*s) for s in BRAM[family])[1]
+        return BLOCK_COST[family] * blocks + chunks * width / 2, blocks, chunks
+    return min(shape(*s) for s in BRAM[family])[1:]
+
+
+def ram_blocks(depth: int, width: int, family: str, writable: bool = False) -> int:
+    """Blocks of ``family`` a memory of ``depth`` × ``width`` takes (:func:`ram_mapping`)."""
+    return ram_mapping(depth, width, family, writable)[0]
 
 
 def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
@@ -76,23 +81,37 @@ def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
                                             lp.schedule)
 
 
-def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
-    """Block RAMs of the layer: its weight ROM (more than two words), its input banks when in
-    block RAM, and a window generator's frame banks where they land in block RAM
+def layer_memories(lp: LayerPlan, family: str) -> list[tuple[int, int, bool]]:
+    """The layer's memories in block RAM, ``(depth, width, writable)``: its weight ROM (more
+    than two words), its input banks when in block RAM, the pool's row of partial maxima, and
+    a window generator's banks or ring where they land in block RAM
     (:meth:`~lowbit.hw.window.WindowGenerator.bank_ram`)."""
     words, width = weight_rom_shape(lp)
-    total = ram_blocks(words, width, family) if lp.weight_storage == "bram" and width else 0
-    total += sum(ram_blocks(depth, width, family, writable=True)
-                 for depth, width in lp.bank_shapes)
+    memories = [(words, width, False)] if lp.weight_storage == "bram" and width else []
+    memories += [(depth, width, True) for depth, width in lp.bank_shapes]
     partial = _pool_ram(lp, family)
     if partial is not None:
-        total += ram_blocks(*partial, family, writable=True)
+        memories.append((*partial, True))
     if lp.layer.window is not None:
         ram = WindowGenerator.bank_ram(lp.layer.window, lp.in_width, lp.in_elem_bits, family,
                                        lp.line_buffer)
         if ram is not None:
-            total += ram_blocks(*ram, family, writable=True)
-    return total
+            memories.append((*ram, True))
+    return memories
+
+
+def layer_bram_blocks(lp: LayerPlan, family: str) -> int:
+    """Block RAMs of the layer's memories (:func:`layer_memories`)."""
+    return sum(ram_blocks(depth, width, family, writable)
+               for depth, width, writable in layer_memories(lp, family))
+
+
+def _ram_mux_luts(lp: LayerPlan, family: str) -> int:
+    """The multiplexers between the chunks of a memory deeper than one block's port: one
+    LUT4 per 2:1 step and bit (measured on TFC_2W2A's first layer, 6,272 × 16 codes in 13
+    chunks of 512 × 8 on iCE40)."""
+    return sum((ram_mapping(depth, width, family, writable)[1] - 1) * width
+               for depth, width, writable in layer_memories(lp, family))
 
 
 def _table_luts(entries: int, width: int) -> float:
@@ -204,11 +223,18 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
             operands += pe * simd * MVAU.code_bits_for(engine, layer.weights)
         _, tree = adder_tree_size([_term_width(layer, engine)] * simd, stages)
         acc = layer.acc_bits
+    control = 24  # flags, handshakes, the step counter
+    if engine != "xnor" and dense and cycles > 1:
+        # a dense schedule's folds are counted beside the ROM word (hw.mvau: sf and its
+        # registered select, the neuron fold twice, first and last)
+        sf_bits = max(1, (layer.in_features // simd - 1).bit_length())
+        nf_bits = MVAU.nf_bits(layer.out_features // pe)
+        control += 2 * (sf_bits + nf_bits) + 2
     if input_bram and family == "ice40":
         # yosys keeps the RAM's read word and the word being written in fabric registers
         # (SB_RAM40_4K has no read-first mode), measured on TFC_1W1A's first layer
         banks += 2 * simd * bits
-    return banks + operands + pe * tree + pe * acc + out_width + 24
+    return banks + operands + pe * tree + pe * acc + out_width + control
 
 
 def _pool_ram(lp: LayerPlan, family: str) -> tuple[int, int] | None:
@@ -290,7 +316,7 @@ def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated LUT4s of the layer on ``family``: its unit, window generator and pool."""
     return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
                       lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family)
-            + _rom_luts(lp, family) + _window_luts(lp, family))
+            + _rom_luts(lp, family) + _window_luts(lp, family) + _ram_mux_luts(lp, family))
 
 
 def _rom_luts(lp: LayerPlan, family: str = "ice40") -> int:
