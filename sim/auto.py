@@ -7,7 +7,10 @@ long as the estimates of
 ROMs move into logic (``lut_weights``), fewest LUT4 per block saved first (a wide, shallow ROM
 is cheap in LUTs and dear in blocks), while the logic stays within budget; a zero-skip layer
 may instead take the dense schedule, whose ROM holds the weight codes only (the lanes' selects
-and flags are counted), first where that does not lengthen the II. With no budget,
+and flags are counted), first where that does not lengthen the II. Once the II can fall no
+further within the budgets, what is left of them buys latency: the layers that wait for a
+whole vector (dense layers, a convolution's last rows) are unfolded where that shortens the
+frame's path most per LUT4, as long as the II does not grow. With no budget,
 device or rate named, the budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded
 design when that is larger: a model always gets a folding that builds.
 """
@@ -122,6 +125,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             f"{target_fps:g}: no folding within the budget reaches it at {clock_hz / 1e6:g} MHz; "
             f"the fastest reaches {clock_hz / current.ii_cycles:,.0f} frames/s (II "
             f"{current.ii_cycles} cycles, ~{current.estimated_luts:,} LUT4)", param="fps")
+    if target_fps is None:
+        state = _shorten_latency(net, state, current, perf, family, bram_budget, fits_logic)
     # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
@@ -148,6 +153,37 @@ def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
         return pe, wider[0]
     more = [d for d in divisors(layer.out_features) if d > pe]
     return (more[0], simd) if more else None
+
+
+def _shorten_latency(net: Network, state, current: NetworkPerf, perf, family: str,
+                     bram_budget: int | None, fits_logic):
+    """Spend what the budgets leave on latency: unfold one layer a step at a time, the step
+    that removes the most latency cycles per estimated LUT4 added, while the logic and block
+    RAM stay within budget and the II stays where it is (the bound per trial, the exact II of
+    the coupled line buffers at the end: where that grew, the steps are undone)."""
+    start, ii = state, current.ii_cycles
+    while True:
+        best = None
+        for k, layer in enumerate(net.layers):
+            step = _next_step(layer, *state[k][:2])
+            if step is None:
+                continue
+            new = [list(s) for s in state]
+            new[k][:2] = step
+            trial = perf(new)
+            gain = current.latency_cycles - trial.latency_cycles
+            if (gain <= 0 or trial.ii_cycles > ii or not fits_logic(trial)
+                    or (bram_budget is not None and trial.bram_blocks(family) > bram_budget)):
+                continue
+            value = gain / max(1, trial.estimated_luts - current.estimated_luts)
+            if best is None or value > best[0]:
+                best = (value, new, trial)
+        if best is None:
+            break
+        _, state, current = best
+    if state is not start and perf(state, exact=True).ii_cycles > perf(start, exact=True).ii_cycles:
+        return start
+    return state
 
 
 def _place_memories(state, current: NetworkPerf, perf, family: str, bram_budget: int,

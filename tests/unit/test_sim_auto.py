@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from lowbit.export.targets import TARGETS
-from lowbit.hw.plan import Folding
+from lowbit.hw.plan import Folding, divisors
 from lowbit.sim.auto import DEFAULT_LUT_BUDGET, auto_folding
 from lowbit.sim.perf import analyze
 from lowbit.sw.synthetic import binary_mlp, quant_mlp
@@ -25,6 +25,27 @@ def test_a_bigger_budget_gets_a_faster_design_within_it(net):
     large = analyze(net, auto_folding(net, lut_budget=6000))
     assert large.ii_cycles < small.ii_cycles
     assert small.estimated_luts <= 1000 and large.estimated_luts <= 6000
+
+
+@pytest.mark.parametrize("budget", [1000, 2500, 6000])
+def test_the_budget_left_after_the_ii_buys_latency(net, budget):
+    # the II can fall no further within the budget; then no single step of any layer that
+    # fits would still shorten the latency without raising the II
+    folding = auto_folding(net, lut_budget=budget)
+    perf = analyze(net, folding)
+    assert perf.estimated_luts <= budget
+    for k, (f, layer) in enumerate(zip(folding.layers, net.layers)):
+        wider = [d for d in divisors(layer.in_features) if d > f.simd]
+        step = ((f.pe, wider[0]) if wider else
+                next(((d, f.simd) for d in divisors(layer.out_features) if d > f.pe), None))
+        if step is None:
+            continue
+        layers = list(folding.layers)
+        layers[k] = dataclasses.replace(f, pe=step[0], simd=step[1])
+        trial = analyze(net, Folding(tuple(layers), folding.label_select))
+        assert not (trial.latency_cycles < perf.latency_cycles
+                    and trial.ii_cycles <= perf.ii_cycles
+                    and trial.estimated_luts <= budget), layer.name
 
 
 def test_a_rate_gets_the_cheapest_design_that_reaches_it(net):
