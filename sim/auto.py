@@ -17,7 +17,16 @@ design when that is larger: a model always gets a folding that builds.
 
 from __future__ import annotations
 
-from lowbit.hw.plan import Folding, LayerFolding, check_supported, divisors, validate_folding
+from lowbit.hw.engines import engine
+from lowbit.hw.plan import (
+    Folding,
+    LayerFolding,
+    check_supported,
+    default_tree_stages,
+    divisors,
+    tree_levels,
+    validate_folding,
+)
 from lowbit.sw.ir import Network
 
 from lowbit.errors import FoldingError
@@ -36,7 +45,8 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     """Fastest folding within ``lut_budget`` (estimated LUTs) and ``bram_budget`` (block RAMs of
     ``family``), or the cheapest that reaches ``target_fps`` at ``clock_hz``. Greedy: unfold the
     bottleneck layer one step at a time (SIMD first, then PE), as long as the estimates stay
-    within budget. On ECP5, XNOR layers fed from block RAM get an operand register. With no
+    within budget. On ECP5, XNOR layers fed from block RAM get an operand register and
+    multi-bit adder trees a register per two levels. With no
     budget and no rate, :data:`DEFAULT_LUT_BUDGET` or the fully folded design, whichever is
     larger."""
     check_supported(net)
@@ -126,13 +136,15 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
             f"the fastest reaches {clock_hz / current.ii_cycles:,.0f} frames/s (II "
             f"{current.ii_cycles} cycles, ~{current.estimated_luts:,} LUT4)", param="fps")
     if target_fps is None:
-        state = _shorten_latency(net, state, current, perf, family, bram_budget, fits_logic)
+        state, current = _shorten_latency(net, state, current, perf, family, bram_budget,
+                                          fits_logic)
     # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
     folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None,
                                          lut_weights=lut or None,
-                                         zero_skip=False if dense else None)
+                                         zero_skip=False if dense else None,
+                                         tree_stages=_tree_stages(layer, simd, family))
                             for layer, (pe, simd, lut, dense), reg
                             in zip(net.layers, state, slow)),
                       label_select)
@@ -144,6 +156,16 @@ def within(perf: NetworkPerf, lut_budget: int | None, cell_budget: int | None) -
     """The estimates stay within the LUT and logic-cell budgets."""
     return ((lut_budget is None or perf.estimated_luts <= lut_budget)
             and (cell_budget is None or perf.logic_cells <= cell_budget))
+
+
+def _tree_stages(layer, simd: int, family: str) -> int | None:
+    """On ECP5, a multi-bit adder tree (every engine but XNOR) gets a register per two levels
+    of its sums, at least :func:`~lowbit.hw.plan.default_tree_stages`: CNV_1W1A's critical path
+    at 61.3 MHz ran from the first layer's terms through all four levels of its SIMD-9 tree,
+    the accumulator and the thresholds (16.3 ns, 13 of them routing). None: the default."""
+    if family != "ecp5" or engine(layer) == "xnor":
+        return None
+    return max(default_tree_stages(simd), tree_levels(layer, simd) // 2)
 
 
 def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:
@@ -160,8 +182,9 @@ def _shorten_latency(net: Network, state, current: NetworkPerf, perf, family: st
     """Spend what the budgets leave on latency: unfold one layer a step at a time, the step
     that removes the most latency cycles per estimated LUT4 added, while the logic and block
     RAM stay within budget and the II stays where it is (the bound per trial, the exact II of
-    the coupled line buffers at the end: where that grew, the steps are undone)."""
-    start, ii = state, current.ii_cycles
+    the coupled line buffers at the end: where that grew, the steps are undone).
+    ``(state, perf)``."""
+    start, ii = (state, current), current.ii_cycles
     while True:
         best = None
         for k, layer in enumerate(net.layers):
@@ -181,9 +204,10 @@ def _shorten_latency(net: Network, state, current: NetworkPerf, perf, family: st
         if best is None:
             break
         _, state, current = best
-    if state is not start and perf(state, exact=True).ii_cycles > perf(start, exact=True).ii_cycles:
+    if (state is not start[0]
+            and perf(state, exact=True).ii_cycles > perf(start[0], exact=True).ii_cycles):
         return start
-    return state
+    return state, current
 
 
 def _place_memories(state, current: NetworkPerf, perf, family: str, bram_budget: int,

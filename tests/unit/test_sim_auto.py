@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from lowbit.export.targets import TARGETS
-from lowbit.hw.plan import Folding, divisors
+from lowbit.hw.plan import Folding, divisors, tree_levels
 from lowbit.sim.auto import DEFAULT_LUT_BUDGET, auto_folding
 from lowbit.sim.perf import analyze
 from lowbit.sw.synthetic import binary_mlp, quant_mlp
@@ -84,6 +84,19 @@ def test_ecp5_registers_block_ram_operands_of_xnor_layers_only(net):
     for f, lp in zip(folding.layers, perf.layers):
         assert bool(f.operand_register) == ("bram" in (lp.weight_storage, lp.input_storage)
                                             and lp.engine == "xnor")
+
+
+def test_ecp5_puts_a_register_per_two_levels_into_multi_bit_adder_trees():
+    net = lowbit.load(quant_mlp((64, 48, 10), weights="ternary", act_bits=2, seed=6))
+    ecp5 = auto_folding(net, lut_budget=3000, family="ecp5")
+    multi_bit = 0
+    for f, lp, layer in zip(ecp5.layers, analyze(net, ecp5, "ecp5").layers, net.layers):
+        if lp.engine != "xnor":
+            multi_bit += 1
+            assert lp.tree_stages >= tree_levels(layer, f.simd) // 2, layer.name
+    assert multi_bit
+    ice40 = auto_folding(net, lut_budget=3000)
+    assert all(f.tree_stages is None for f in ice40.layers)  # the plan's default there
 
 
 def test_out_of_block_ram_weights_move_into_logic_where_that_is_cheapest():
