@@ -85,7 +85,7 @@ def build_bitstream(perf: NetworkPerf, board: str, out: str | os.PathLike, *,
     with deep_expressions():
         plan = platform.build(BoardTop(core), name="lowbit", build_dir=str(out),
                               do_build=False, verbose=True,
-                              synth_opts="-nowidelut" if b.family == "ecp5" else "")
+                              synth_opts="-nowidelut -nodsp" if b.family == "ecp5" else "")
     plan.extract(str(out))
     for tool in TOOLS[b.family].values():
         if shutil.which(tool) is None:

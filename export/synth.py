@@ -33,7 +33,7 @@ from .verilog import convert
 __all__ = ["SynthTop", "SynthResult", "synthesize", "SYNTH_SCRIPT", "count_cells", "yosys_stat"]
 
 # the yosys synthesis command per family (ECP5 without wide-LUT muxes: smaller popcounts)
-SYNTH_SCRIPT = {"ice40": "synth_ice40", "ecp5": "synth_ecp5 -nowidelut"}
+SYNTH_SCRIPT = {"ice40": "synth_ice40", "ecp5": "synth_ecp5 -nowidelut -nodsp"}
 
 
 class SynthTop(wiring.Component):

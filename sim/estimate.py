@@ -42,6 +42,15 @@ POPCOUNT_LUTS = {"ice40": 0.65, "ecp5": 1.65}
 
 # yosys's cost of one block (techlibs ice40/brams.txt, lattice/brams_16kd.txt)
 BLOCK_COST = {"ice40": 64, "ecp5": 128}
+# LUT4 per sum bit of a multi-bit adder tree: one on iCE40 (a LUT beside each SB_CARRY); on
+# ECP5 synth_ecp5 packs the trees tighter (fitted to 7 units of the add/subtract and multiply
+# engines in bench/estimate_accuracy.py's CNNs, PE 2 to 16, SIMD 9 to 100, 0 to 3 stages:
+# 0.64 to 1.0, most near 0.7)
+ADDER_LUTS = {"ice40": 1.0, "ecp5": 0.7}
+# a multiply lane's term on ECP5 (``synth_ecp5 -nodsp``: yosys's multipliers there use carry
+# chains, a CCU2C counting as two LUT4): 1.5 times the iCE40 structure, fitted to a 100-lane
+# 2-bit × int4 unit (3,413 LUT4-equivalents on ECP5 against 2,826 SB_LUT4 on iCE40)
+MULTIPLY_LUTS = {"ice40": 1.0, "ecp5": 1.5}
 
 
 def ram_mapping(depth: int, width: int, family: str, writable: bool = False) -> tuple[int, int]:
@@ -174,10 +183,10 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
         if cycles == 1:  # a constant sign is an inverter, a constant shift wiring
             term = 0 if engine in ("addsub", "ternary", "shift") else shape / 2
         else:
-            term = gate + shape + width
+            term = (gate + shape + width) * (MULTIPLY_LUTS[family] if engine == "multiply" else 1)
         adders, _ = adder_tree_size([width] * lanes, stages)
         acc = layer.acc_bits
-        per_pe = lanes * term + adders
+        per_pe = lanes * term + adders * ADDER_LUTS[family]
     if act is not None:
         thresholds = levels * (acc + 1 + _table_luts(nf, acc + 1))
     else:
