@@ -186,9 +186,11 @@ def yosys_stat(work: Path, verilog: str, top: str, family: str, *, flatten: bool
 
 def count_cells(cells: dict) -> tuple[int, int, int, int]:
     """``(LUT4, flip-flops, carry cells, block RAMs)`` of yosys's cells by type, iCE40 or ECP5:
-    on ECP5 a CCU2C carry cell counts as two LUT4 (it is two LUT4 slices), on iCE40 SB_CARRY
+    on ECP5 a CCU2C carry cell counts as two LUT4 (it is two LUT4 slices), and so does a
+    TRELLIS_DPR16X4 (LUT RAM: a slice's two LUT4 hold its 16 × 4 bits); on iCE40 SB_CARRY
     sits beside its LUT and counts only as a carry cell."""
-    luts = cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    luts = (cells.get("SB_LUT4", 0) + cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+            + 2 * cells.get("TRELLIS_DPR16X4", 0))
     ffs = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
     carry = cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0)
     brams = cells.get("SB_RAM40_4K", 0) + cells.get("DP16KD", 0)

@@ -281,6 +281,13 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
     pool = 0
     if layer.pool is not None and _pool_ram(lp, family) is not None:
         pool = 40 + 4 * lp.out_width  # compare and max per lane, the write bypass
+    elif layer.pool is not None and family == "ecp5":
+        # LUT RAM read asynchronously: TRELLIS_DPR16X4 cells (16 words × 4 bits, two LUT4
+        # each), a multiplexer over their outputs, compare and max per lane (CNV_1W1A's two
+        # pools: 162 LUT4 each against 148 and 126 estimated)
+        depth = layer.pool.out_width * layer.out_features // lp.pe
+        cells = -(-depth // 16) * -(-lp.out_width // 4)
+        pool = 40 + 2 * cells + (-(-depth // 16) - 1) * lp.out_width + 4 * lp.out_width
     elif layer.pool is not None:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
         pool = 40 + round(2.2 * words) + 2 * lp.out_width
