@@ -52,6 +52,12 @@ ADDER_LUTS = {"ice40": 1.0, "ecp5": 0.7}
 # 2-bit × int4 unit (3,413 LUT4-equivalents on ECP5 against 2,826 SB_LUT4 on iCE40)
 MULTIPLY_LUTS = {"ice40": 1.0, "ecp5": 1.5}
 
+# LUT4 per input beyond one of an XNOR unit's read multiplexer in flip-flop banks (the bank
+# select and the synapse fold, per lane), fitted per unit to synth_ice40 / synth_ecp5
+# -noflatten: 0.65 up to SIMD 64 (TFC and the built-in model, SIMD 16 to 64), 0.8 from SIMD 96
+# (CNV_1W1A's layers at SIMD 96 to 384 and SF 2 to 24: 0.80 to 0.87 on both families)
+XNOR_MUX_LUTS = ((96, 0.8), (0, 0.65))
+
 
 def ram_mapping(depth: int, width: int, family: str, writable: bool = False) -> tuple[int, int]:
     """``(blocks, chunks)`` of ``family`` a memory of ``depth`` words × ``width`` bits maps
@@ -132,6 +138,17 @@ def _table_luts(entries: int, width: int) -> float:
     return width * math.ceil(entries / 16) * 1.3
 
 
+def _threshold_table_luts(entries: int, width: int) -> float:
+    """LUT4s of a threshold table indexed by the neuron fold: past 16 entries, one LUT4 per 16
+    entries and bit and a tree of 2:1 multiplexers of one LUT4 each, as a deep weight ROM in
+    logic on iCE40 (:func:`_rom_luts`; ``synth_ecp5 -nowidelut`` has no wide-mux cells
+    either): CNV_1W1A's fully connected layers, 512 entries of 10 and 11 bits, took about 60
+    LUT4 a bit, not the 42 of :func:`_table_luts`."""
+    if entries <= 16:
+        return _table_luts(entries, width)
+    return width * (2 * math.ceil(entries / 16) - 1)
+
+
 def _term_width(layer: MatVec, engine: str) -> int:
     """Bits of one MVAU lane's signed term (the magnitude ``|w|·x`` plus a sign bit)."""
     in_bits = layer.in_values.bits
@@ -151,7 +168,7 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     synapse unless the weights are constants or a two-word LUT ROM (then it merges into the
     first level). Other engines, per lane: the term logic (sign complement, gate, shift or
     multiply), then the adder tree's sums (:func:`~lowbit.hw.adder.adder_tree_size`). Threshold
-    tables indexed by the neuron fold are logic (about 1.3 LUT4 per 16 entries per bit). Then
+    tables indexed by the neuron fold are logic (:func:`_threshold_table_luts`). Then
     accumulators, comparators, the input banks' read multiplexer (the bank select, and the
     synapse-fold select) and control. ``cycles`` is the schedule length. The coefficients are
     fitted per unit to ``synth_ice40`` / ``synth_ecp5 -noflatten`` of the designs
@@ -188,21 +205,22 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
         acc = layer.acc_bits
         per_pe = lanes * term + adders * ADDER_LUTS[family]
     if act is not None:
-        thresholds = levels * (acc + 1 + _table_luts(nf, acc + 1))
+        thresholds = levels * (acc + 1 + _threshold_table_luts(nf, acc + 1))
     else:
-        thresholds = acc + _table_luts(nf, acc)  # output offset / accumulator lanes
+        thresholds = acc + _threshold_table_luts(nf, acc)  # output offset / accumulator lanes
     per_pe += 2 * acc + thresholds
-    # the input banks' read: the bank select, then the synapse fold per lane (fitted: 0.65 LUT4
-    # per multiplexer input beyond one). The MVTU selects among 2·SF words per lane; the MVAU
-    # selects the bank for the whole frame first, then SF words per lane (one select per lane,
-    # and a gate, when zero-skip makes the lanes' schedules differ; on iCE40 yosys then
-    # builds a 2·SF-input multiplexer per lane instead).
+    # the input banks' read: the bank select, then the synapse fold per lane (fitted: LUT4 per
+    # multiplexer input beyond one, XNOR_MUX_LUTS for the MVTU, 0.65 for the MVAU). The MVTU
+    # selects among 2·SF words per lane; the MVAU selects the bank for the whole frame first,
+    # then SF words per lane (one select per lane, and a gate, when zero-skip makes the lanes'
+    # schedules differ; on iCE40 yosys then builds a 2·SF-input multiplexer per lane instead).
     if input_bram:
         read_mux = 0
     elif sf == 1:
         read_mux = simd * in_bits
     elif engine == "xnor":
-        read_mux = simd * in_bits * 0.65 * (2 * sf - 1)
+        per_input = next(luts for lanes, luts in XNOR_MUX_LUTS if simd >= lanes)
+        read_mux = simd * in_bits * per_input * (2 * sf - 1)
     elif cycles == nf * sf:  # dense: one select for all lanes
         read_mux = mw * in_bits + simd * in_bits * 0.65 * (sf - 1)
     elif family == "ice40":  # zero-skip: yosys folds the bank select into each lane's mux
@@ -257,11 +275,12 @@ def _pool_ram(lp: LayerPlan, family: str) -> tuple[int, int] | None:
 
 def _window_luts(lp: LayerPlan, family: str) -> int:
     """Window generator (counters, stepped address registers, padding muxes) and max pool
-    (a row of partial maxima in block RAM, flip-flops or LUT RAM, comparators), in iCE40 LUT4s;
-    fitted to ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer,
-    within 10 %), and on iCE40 to bench/estimate_accuracy.py's two small CNNs in both window
-    modes (the base and padding terms, and a ring under a block's worth kept in logic: its
-    write enables and read multiplexer)."""
+    (a row of partial maxima in block RAM, flip-flops or LUT RAM, comparators), in LUT4s (on
+    ECP5 a carry cell counts as two, :func:`~lowbit.export.synth.count_cells`); fitted to
+    ``synth_ice40 -noflatten`` of a four-convolution network (160–470 LUT4 per layer, within
+    10 %), and on iCE40 to bench/estimate_accuracy.py's two small CNNs in both window modes
+    (the base and padding terms, and a ring under a block's worth kept in logic: its write
+    enables and read multiplexer)."""
     layer = lp.layer
     if layer.window is None:
         return 0
@@ -278,6 +297,11 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
         counters += 3 * 5 * max(1, (lp.ring_words - 1).bit_length())
         if _ring_in_logic(lp, family):
             counters += round(0.65 * lp.ring_words * lp.in_width) + lp.ring_words
+    generator = base + counters + pad
+    if family == "ecp5":
+        # counters, compares and address sums are carry chains, a CCU2C counting as two LUT4
+        # (CNV_1W1A's six generators and the two small CNNs': 1.39 to 1.67 times this structure)
+        generator = round(1.5 * generator)
     pool = 0
     if layer.pool is not None and _pool_ram(lp, family) is not None:
         pool = 40 + 4 * lp.out_width  # compare and max per lane, the write bypass
@@ -286,12 +310,16 @@ def _window_luts(lp: LayerPlan, family: str) -> int:
         # each), a multiplexer over their outputs, compare and max per lane (CNV_1W1A's two
         # pools: 162 LUT4 each against 148 and 126 estimated)
         depth = layer.pool.out_width * layer.out_features // lp.pe
-        cells = -(-depth // 16) * -(-lp.out_width // 4)
-        pool = 40 + 2 * cells + (-(-depth // 16) - 1) * lp.out_width + 4 * lp.out_width
+        rows = -(-depth // 16)
+        cells = rows * -(-lp.out_width // 4)
+        # a write enable per row of cells; the read multiplexer 1.5 LUT4 per row and bit
+        # (162 and 126 LUT4 at PE 4; 322 and 243 at PE 1, 896 and 640 words)
+        pool = (40 + 2 * cells + rows + round(1.5 * (rows - 1) * lp.out_width)
+                + 4 * lp.out_width)
     elif layer.pool is not None:
         words = layer.pool.out_width * layer.out_features * layer.activation.out.bits
         pool = 40 + round(2.2 * words) + 2 * lp.out_width
-    return base + counters + pad + pool
+    return generator + pool
 
 
 def _need_bits(lp: LayerPlan) -> int:

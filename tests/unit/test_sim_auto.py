@@ -70,6 +70,9 @@ def test_device_budgets_bound_block_ram_and_logic_cells():
     perf = analyze(net, auto_folding(net, **t.budgets()))
     assert perf.bram_blocks("ice40") <= t.bram_blocks
     assert perf.logic_cells <= 0.7 * t.luts
+    for name in ("ecp5-25k", "ecp5-45k", "ecp5-85k"):  # room for nextpnr's router
+        t = TARGETS[name]
+        assert t.budgets(reserve_bram=2)["bram_budget"] <= 0.95 * t.bram_blocks - 2
 
 
 def test_a_model_that_cannot_fit_the_block_ram_is_refused_naming_its_largest_layer():
