@@ -34,9 +34,9 @@ class Target:
         LUTs (80 %); block RAMs less ``reserve_bram``, on ECP5 95 % of them (room for the
         router, as with the LUTs: CNV_1W1A at 208 of 208 DP16KD did not route, nextpnr still had
         222,847 of 248,855 arcs left after 30 min, though that design also registered its LUT
-        ROM's 4,608 weight bits, which alone was as congested at 196; at 207 and 193 it routed
-        in under an hour). A given ``lut_budget`` takes the place of the logic limit; with
-        ``fps`` the limit still caps the search."""
+        ROM's 4,608 weight bits, which at 196 blocks routed as slowly; at 207 and 193 without
+        that register it routed in under an hour). A given ``lut_budget`` takes the place of
+        the logic limit; with ``fps`` the limit still caps the search."""
         if not self.luts:
             return {"lut_budget": lut_budget}
         blocks = int(self.bram_blocks * 0.95) if self.family == "ecp5" else self.bram_blocks
