@@ -54,9 +54,10 @@ MULTIPLY_LUTS = {"ice40": 1.0, "ecp5": 1.5}
 
 # LUT4 per input beyond one of an XNOR unit's read multiplexer in flip-flop banks (the bank
 # select and the synapse fold, per lane), fitted per unit to synth_ice40 / synth_ecp5
-# -noflatten: 0.65 up to SIMD 64 (TFC and the built-in model, SIMD 16 to 64), 0.8 from SIMD 96
-# (CNV_1W1A's layers at SIMD 96 to 384 and SF 2 to 24: 0.80 to 0.87 on both families)
-XNOR_MUX_LUTS = ((96, 0.8), (0, 0.65))
+# -noflatten: 0.65 up to SIMD 64 (TFC and the built-in model, SIMD 16 to 64), 0.8 from
+# WIDE_SIMD on (CNV_1W1A's layers at SIMD 96 to 384 and SF 2 to 24: 0.80 to 0.87 on both
+# families)
+XNOR_MUX_LUTS, XNOR_MUX_LUTS_WIDE, WIDE_SIMD = 0.65, 0.8, 96
 
 
 def ram_mapping(depth: int, width: int, family: str, writable: bool = False) -> tuple[int, int]:
@@ -146,6 +147,12 @@ def _threshold_table_luts(entries: int, width: int) -> float:
     LUT4 a bit, not the 42 of :func:`_table_luts`."""
     if entries <= 16:
         return _table_luts(entries, width)
+    return _mux_tree_luts(entries, width)
+
+
+def _mux_tree_luts(entries: int, width: int) -> int:
+    """A deep table in LUT4s without wide-mux cells: one LUT4 per 16 entries and bit, then a
+    tree of 2:1 multiplexers of one LUT4 each."""
     return width * (2 * math.ceil(entries / 16) - 1)
 
 
@@ -210,7 +217,7 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
         thresholds = acc + _threshold_table_luts(nf, acc)  # output offset / accumulator lanes
     per_pe += 2 * acc + thresholds
     # the input banks' read: the bank select, then the synapse fold per lane (fitted: LUT4 per
-    # multiplexer input beyond one, XNOR_MUX_LUTS for the MVTU, 0.65 for the MVAU). The MVTU
+    # multiplexer input beyond one, XNOR_MUX_LUTS(_WIDE) for the MVTU, 0.65 for the MVAU). The MVTU
     # selects among 2·SF words per lane; the MVAU selects the bank for the whole frame first,
     # then SF words per lane (one select per lane, and a gate, when zero-skip makes the lanes'
     # schedules differ; on iCE40 yosys then builds a 2·SF-input multiplexer per lane instead).
@@ -219,7 +226,7 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     elif sf == 1:
         read_mux = simd * in_bits
     elif engine == "xnor":
-        per_input = next(luts for lanes, luts in XNOR_MUX_LUTS if simd >= lanes)
+        per_input = XNOR_MUX_LUTS_WIDE if simd >= WIDE_SIMD else XNOR_MUX_LUTS
         read_mux = simd * in_bits * per_input * (2 * sf - 1)
     elif cycles == nf * sf:  # dense: one select for all lanes
         read_mux = mw * in_bits + simd * in_bits * 0.65 * (sf - 1)
@@ -372,7 +379,7 @@ def _rom_luts(lp: LayerPlan, family: str = "ice40") -> int:
     if lp.weight_storage != "lut" or words <= LUT_ROM_MAX_WORDS:
         return 0
     if family == "ice40" and words > 16:
-        return bits * (2 * math.ceil(words / 16) - 1)
+        return _mux_tree_luts(words, bits)
     return int(round(_table_luts(words, bits)))
 
 
