@@ -63,26 +63,27 @@ class RomLayout:
     sel_bits: int
     shared: bool
 
-    def stored_bits(self, engine: str, weights: np.ndarray, pe: int, simd: int,
-                    schedule) -> int:
-        """The word bits that differ between steps: what a memory must keep (synthesis
-        drops a bit that is the same in every word, a constant)."""
-        def varying(planes: np.ndarray) -> int:  # (T, ...) → columns not constant over T
-            return int(np.count_nonzero(planes.min(axis=0) != planes.max(axis=0)))
-
+    def columns(self, engine: str, weights: np.ndarray, pe: int, simd: int,
+                schedule) -> np.ndarray:
+        """The ROM as bits, ``(depth, width)``: column ``c`` is bit ``c`` of the word
+        :meth:`MVAU._rom_words` builds for every step."""
         codes = MVAU.step_codes(engine, weights, pe, simd, schedule)
+        steps = len(codes)
         cb = self.fields["codes"][1] // max(1, pe * simd)
-        total = sum(varying((codes >> b) & 1) for b in range(cb))
-        if self.shared:
-            return total
-        total += sum(varying((schedule.select >> b) & 1) for b in range(self.sel_bits))
-        total += varying(schedule.active)
-        starts = np.cumsum((0,) + tuple(schedule.steps))
-        t = np.arange(self.depth)
-        nf = np.searchsorted(starts, t, side="right") - 1
-        total += varying(np.isin(t, starts[:-1])) + varying(np.isin(t, starts[1:] - 1))
-        total += sum(varying((nf >> b) & 1) for b in range(self.fields["nf"][1]))
-        return total
+        flat = codes.reshape(steps, -1)  # pe-major lanes, code bits side by side
+        planes = [((flat >> b) & 1).astype(bool) for b in range(cb)]
+        bits = [np.stack(planes, axis=2).reshape(steps, -1)]
+        if not self.shared:
+            select = [((schedule.select >> b) & 1).astype(bool) for b in range(self.sel_bits)]
+            bits.append(np.stack(select, axis=2).reshape(steps, -1))  # lane-major
+            bits.append(np.asarray(schedule.active, dtype=bool))
+            starts = np.cumsum((0,) + tuple(schedule.steps))
+            t = np.arange(self.depth)
+            nf = np.searchsorted(starts, t, side="right") - 1
+            bits += [np.isin(t, starts[:-1])[:, None], np.isin(t, starts[1:] - 1)[:, None]]
+            bits += [((nf >> b) & 1).astype(bool)[:, None]
+                     for b in range(self.fields["nf"][1])]
+        return np.concatenate(bits, axis=1)
 
 
 class MVAU(wiring.Component):

@@ -89,13 +89,13 @@ class MVTU(wiring.Component):
         return (out_features // pe) * (in_features // simd), pe * simd
 
     @staticmethod
-    def rom_stored_bits(weights, pe: int, simd: int) -> int:
-        """The word bits that differ between steps: what a memory must keep (synthesis drops
-        a weight bit that is the same in every word)."""
+    def rom_columns(weights, pe: int, simd: int) -> np.ndarray:
+        """The ROM as bits, ``(words, pe·simd)``: row ``nf·SF + sf`` is the word
+        :meth:`_weight_words` builds, column ``k·simd + j`` its bit of PE ``k``, lane ``j``."""
         w = np.asarray(weights, dtype=bool)
         mh, mw = w.shape
         lanes = w.reshape(mh // pe, pe, mw // simd, simd)  # (NF, PE, SF, SIMD)
-        return int(np.count_nonzero(lanes.min(axis=(0, 2)) != lanes.max(axis=(0, 2))))
+        return lanes.transpose(0, 2, 1, 3).reshape(-1, pe * simd)
 
     def __init__(self, weights, *, pe: int, simd: int, in_width: int, thresholds=None,
                  greater_equal=None, popcount_stages: int = 0, popcount_style: str = "carry",

@@ -21,12 +21,13 @@ from lowbit.hw.network import POPCOUNT_STYLE
 from lowbit.hw.plan import LayerPlan
 from lowbit.hw.pool import MaxPoolUnit
 from lowbit.hw.popcount import popcount_size
-from lowbit.hw.weights import LUT_ROM_MAX_WORDS, weight_storage
+from lowbit.hw.weights import LUT_ROM_MAX_WORDS, rom_functions, rom_stored_bits, weight_storage
 from lowbit.hw.window import WindowGenerator
 from lowbit.sw.ir import MatVec
 
 __all__ = ["BRAM", "unit_luts", "unit_ffs", "layer_luts", "layer_ffs", "layer_bram_blocks",
-           "layer_memories", "ram_blocks", "ram_mapping", "weight_rom_shape"]
+           "layer_memories", "ram_blocks", "ram_mapping", "weight_rom_columns",
+           "weight_rom_shape"]
 
 # block RAM port shapes per family, ``(depth, width, lane)``: ``lane`` is the write-enable
 # granularity in bits (SB_RAM40_4K masks single bits at 256 × 16; DP16KD enables 9-bit bytes
@@ -84,17 +85,21 @@ def ram_blocks(depth: int, width: int, family: str, writable: bool = False) -> i
     return ram_mapping(depth, width, family, writable)[0]
 
 
+def weight_rom_columns(lp: LayerPlan) -> np.ndarray:
+    """The layer's weight ROM as its unit builds it, as ``(words, width)`` bits."""
+    layer = lp.layer
+    if lp.engine == "xnor":
+        return MVTU.rom_columns(layer.weights > 0, lp.pe, lp.simd)
+    layout = MVAU.rom_layout(lp.engine, layer.weights, lp.pe, lp.simd, lp.schedule)
+    return layout.columns(lp.engine, layer.weights, lp.pe, lp.simd, lp.schedule)
+
+
 def weight_rom_shape(lp: LayerPlan) -> tuple[int, int]:
     """``(words, bits)`` of the layer's weight ROM as its unit builds it, counting only the
     word bits that differ between words (a bit that is the same in every word is a constant,
     and synthesis keeps no memory for it)."""
-    layer = lp.layer
-    if lp.engine == "xnor":
-        words, _ = MVTU.rom_shape(layer.out_features, layer.in_features, lp.pe, lp.simd)
-        return words, MVTU.rom_stored_bits(layer.weights > 0, lp.pe, lp.simd)
-    layout = MVAU.rom_layout(lp.engine, layer.weights, lp.pe, lp.simd, lp.schedule)
-    return layout.depth, layout.stored_bits(lp.engine, layer.weights, lp.pe, lp.simd,
-                                            lp.schedule)
+    columns = weight_rom_columns(lp)
+    return len(columns), rom_stored_bits(columns)
 
 
 def layer_memories(lp: LayerPlan, family: str) -> list[tuple[int, int, bool]]:
@@ -371,16 +376,21 @@ def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
 
 
 def _rom_luts(lp: LayerPlan, family: str = "ice40") -> int:
-    """A weight ROM of more than two words kept in logic: a table of the bits it stores. On
-    iCE40 a deep one is one LUT4 per 16 words and bit plus a tree of 2:1 multiplexers of one
+    """A weight ROM of more than two words kept in logic. Up to 16 words, one LUT4 per
+    distinct function of the address (:func:`~lowbit.hw.weights.rom_functions`), half of one
+    up to 4 words, where it merges with the logic it reads into. Deeper, a table of the bits
+    it stores; on iCE40 one LUT4 per 16 words and bit plus a tree of 2:1 multiplexers of one
     LUT4 each (no wide-mux cells as ECP5's PFUMX): measured on TFC_2W2A's 1,024 × 8 and
     640 × 2 ROMs (990 and 132 LUT4)."""
-    words, bits = weight_rom_shape(lp)
-    if lp.weight_storage != "lut" or words <= LUT_ROM_MAX_WORDS:
+    if lp.weight_storage != "lut" or lp.schedule.cycles <= LUT_ROM_MAX_WORDS:
         return 0
-    if family == "ice40" and words > 16:
-        return _mux_tree_luts(words, bits)
-    return int(round(_table_luts(words, bits)))
+    columns = weight_rom_columns(lp)
+    words = len(columns)
+    if words <= 16:
+        return int(round(rom_functions(columns) * (0.5 if words <= 4 else 1.0)))
+    if family == "ice40":
+        return _mux_tree_luts(words, rom_stored_bits(columns))
+    return int(round(_table_luts(words, rom_stored_bits(columns))))
 
 
 def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:

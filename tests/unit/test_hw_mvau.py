@@ -129,6 +129,9 @@ def test_rom_layout_is_the_word_the_unit_stores():
         layout = MVAU.rom_layout("ternary", w, 2, 4, schedule)
         assert (layout.depth, layout.width) == (len(words), fields["width"])
         assert max(words).bit_length() <= layout.width
+        bits = np.array([[(word >> b) & 1 for b in range(layout.width)] for word in words],
+                        dtype=bool)
+        assert (layout.columns("ternary", w, 2, 4, schedule) == bits).all()
 
 
 @pytest.mark.parametrize("engine,weights,message", [

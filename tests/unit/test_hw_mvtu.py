@@ -71,6 +71,13 @@ def test_rom_shape_is_what_the_unit_stores():
     assert max(words).bit_length() <= 8
 
 
+def test_rom_columns_are_the_bits_of_the_words_the_unit_builds():
+    weights = np.random.default_rng(5).random((8, 12)) < 0.5
+    words = MVTU(weights, pe=2, simd=4, in_width=4)._weight_words()
+    bits = np.array([[(w >> b) & 1 for b in range(8)] for w in words], dtype=bool)
+    assert (MVTU.rom_columns(weights, 2, 4) == bits).all()
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(pe=3, simd=4, in_width=4), "pe=3 must divide 8"),
     (dict(pe=2, simd=5, in_width=4), "simd=5 must divide 12"),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from lowbit.hw.weights import weight_rom, weight_storage
+from lowbit.hw.weights import rom_functions, rom_stored_bits, weight_rom, weight_storage
 from streams import memories, run
 
 
@@ -66,3 +67,12 @@ def test_storage_kind_is_the_memory_built(count, lut):
     if rom is not None:
         style = "block" if kind == "bram" else "logic"
         assert rom.attrs["rom_style"] == style and rom.depth == count
+
+
+def test_a_rom_stores_its_varying_columns_and_needs_one_function_per_distinct_one():
+    # columns: constant 0, constant 1, a, a again, not-a, b
+    a, b = [0, 1, 1, 0], [1, 1, 0, 0]
+    columns = np.array([[0] * 4, [1] * 4, a, a, [1 - v for v in a], b], dtype=bool).T
+    assert rom_stored_bits(columns) == 4
+    assert rom_functions(columns) == 3
+    assert rom_stored_bits(np.ones((1, 5), bool)) == rom_functions(np.ones((1, 5), bool)) == 0
