@@ -37,6 +37,10 @@ class InputBanks:
     """
 
     READ_DELAY = 1  # a frame whose last beat is written in cycle c can be read from c + 1
+    # a unit's banks are marked for block RAM, as the estimate counts them: unmarked, yosys
+    # took a shallow, wide one into LUT RAM on ECP5 (32 × 128 bits: 64 TRELLIS_DPR16X4 and a
+    # 128-bit read register, for an estimated 4 DP16KD)
+    BLOCK = {"ram_style": "block"}
 
     def __init__(self, m: Module, beats: int, beat_width: int, frame_width: int, bram: bool,
                  *, contiguous: bool = False, attrs: dict | None = None, lanes: int = 1,

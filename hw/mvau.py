@@ -43,8 +43,9 @@ from lowbit.sw.ir import signed_bits
 
 from .adder import adder_levels, adder_tree
 from .banks import InputBanks
-from .engines import MVAU_ENGINES, ternary_magnitudes
-from .pipeline import accumulate, delayed, output_beat
+from .engines import MVAU_ENGINES, bit_planes, ternary_magnitudes
+from .pipeline import accumulate, delayed, output_beat, register
+from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
 
 __all__ = ["MVAU", "RomLayout"]
@@ -122,6 +123,12 @@ class MVAU(wiring.Component):
         ROM word (its read register is the lane's operand).
     lut_weights : bool
         Keep a weight ROM of more than two words in logic instead of block RAM.
+    planes : int
+        ``bitplane`` only: input planes per step, a divisor of ``in_bits``; the schedule makes
+        ``in_bits / planes`` passes over each neuron fold's synapse folds, the most significant
+        planes first (``acc ← 2^planes·acc + sum`` at the start of each later pass).
+    popcount_style : str
+        ``bitplane`` only: the popcounts' style (:func:`~lowbit.hw.popcount.popcount_tree`).
 
     Members
     -------
@@ -132,7 +139,8 @@ class MVAU(wiring.Component):
     def __init__(self, weights, *, engine: str, pe: int, simd: int, in_bits: int, in_width: int,
                  in_scale: int, in_offset: int, schedule, thresholds=None, direction=None,
                  out_bits: int = 1, acc_bits: int = 32, stages: int = 0,
-                 input_bram: bool = False, lut_weights: bool = False):
+                 input_bram: bool = False, lut_weights: bool = False,
+                 planes: int | None = None, popcount_style: str = "carry"):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ValueError(f"weights must be 2-D, not {weights.shape}")
@@ -143,8 +151,18 @@ class MVAU(wiring.Component):
                                    ("in_width", in_width, mw * in_bits)):
             if value < 1 or total % value:
                 raise ValueError(f"{name}={value} must divide {total}")
-        if not 0 <= stages <= max(1, adder_levels(simd)):
-            raise ValueError(f"stages must be 0..{max(1, adder_levels(simd))}, not {stages}")
+        levels = self.tree_levels(engine, simd)
+        if not 0 <= stages <= levels:
+            raise ValueError(f"stages must be 0..{levels}, not {stages}")
+        if engine == "bitplane":
+            if planes is None or planes < 1 or in_bits % planes:
+                raise ValueError(f"engine 'bitplane' takes planes dividing in_bits={in_bits}, "
+                                 f"not {planes}")
+            passes = in_bits // planes
+            if not schedule.dense or schedule.passes != passes:
+                raise ValueError(f"engine 'bitplane' at planes={planes} needs the dense "
+                                 f"schedule of {passes} passes")
+        self.planes, self.popcount_style = planes, popcount_style
         nonzero = np.abs(weights[weights != 0])
         if engine == "addsub" and np.any(np.abs(weights) != 1):
             raise ValueError("engine 'addsub' takes weights ±1")
@@ -172,8 +190,8 @@ class MVAU(wiring.Component):
         self.positive = int(weights[weights > 0].max(initial=1))
         self.negative = int(-weights[weights < 0].min(initial=-1))
 
-        # dot' = Σ terms = dot − #(w < 0); acc = a·dot' + offset
-        negatives = (weights < 0).sum(axis=1)
+        # dot' = Σ terms = dot − #(w < 0); acc = a·dot' + offset (the bit-plane sum is dot)
+        negatives = (weights < 0).sum(axis=1) * (engine != "bitplane")
         self.offset = in_scale * negatives + in_offset * weights.sum(axis=1)
         top = (1 << in_bits) - 1
         bound = int((np.abs(weights) * top).sum(axis=1).max()) + int(negatives.max()) + 1
@@ -202,6 +220,14 @@ class MVAU(wiring.Component):
     PIPELINE_DEPTH = 2  # registers from a step's issue to its accumulator (ROM, lanes + codes)
 
     @staticmethod
+    def tree_levels(engine: str, simd: int) -> int:
+        """Register positions in the engine's tree: the adder tree over SIMD terms, or for
+        ``bitplane`` a popcount over SIMD lanes."""
+        if engine == "bitplane":
+            return popcount_levels(simd)
+        return max(1, adder_levels(simd))
+
+    @staticmethod
     def bank_lanes(schedule, simd: int) -> int:
         """Memories the input banks take in block RAM: one of SIMD words for a dense schedule,
         one per lane for a zero-skip schedule (the lanes read different words)."""
@@ -217,6 +243,8 @@ class MVAU(wiring.Component):
     def code_bits_for(engine: str, weights: np.ndarray) -> int:
         """Bits of one weight code: the sign, then the engine's magnitude field."""
         top = int(np.abs(np.asarray(weights)).max(initial=1)) or 1
+        if engine == "bitplane":
+            return len(bit_planes(weights)[1])
         return {"addsub": 1, "ternary": 2, "shift": 1 + max(1, top.bit_length().bit_length()),
                 "multiply": 1 + max(1, top.bit_length())}[engine]
 
@@ -240,7 +268,7 @@ class MVAU(wiring.Component):
                                 ("last", 1), ("nf", MVAU.nf_bits(nf_max))):
                 fields[name] = (pos, width)
                 pos += width
-        return RomLayout(schedule.cycles, pos, fields, sel_bits, shared)
+        return RomLayout(schedule.rom_words, pos, fields, sel_bits, shared)
 
     @staticmethod
     def nf_bits(nf_max: int) -> int:
@@ -264,7 +292,14 @@ class MVAU(wiring.Component):
     @staticmethod
     def step_codes(engine: str, weights: np.ndarray, pe: int, simd: int,
                    schedule) -> np.ndarray:
-        """Codes ``(T, pe, simd)`` of every step: inactive lanes get the zero weight."""
+        """Codes ``(T, pe, simd)`` of every step (of one pass): inactive lanes get the zero
+        weight; a ``bitplane`` code holds weight plane ``m`` in bit ``m``."""
+        if engine == "bitplane":  # dense: ROM word nf·SF + sf
+            planes = bit_planes(weights)[0].astype(np.int64)
+            codes = sum(planes[b] << b for b in range(len(planes)))
+            mh, mw = codes.shape
+            return codes.reshape(mh // pe, pe, mw // simd, simd).transpose(0, 2, 1, 3) \
+                .reshape(-1, pe, simd)
         nf_of_step = np.repeat(np.arange(len(schedule.steps)), schedule.steps)
         rows = nf_of_step[:, None] * pe + np.arange(pe)[None, :]  # (T, pe)
         cols = schedule.select * simd + np.arange(simd)[None, :]  # (T, simd)
@@ -348,6 +383,51 @@ class MVAU(wiring.Component):
             m.d.comb += term.eq(Mux(neg, ~wide, wide))
         return term
 
+    def _plane_sums(self, m, lanes, codes, group, en):
+        """Per PE the bit-plane sum of one step: over the pass's input planes ``j`` (the
+        group ``group``, most significant first), ``2^j·(Σ_m c_m·popcount(W_m ∧ X_j) + ones ·
+        popcount(X_j))``, the last count shared by all PEs; ``codes`` per lane (Values, or ints
+        for constant weights), ``stages`` registers in each popcount."""
+        pe, simd, g = self.pe, self.simd, self.planes
+        passes = self.in_bits // g
+        _, coefficients, ones = bit_planes(self.weights)
+        low = Signal(range(max(passes, 2)), name="plane_group")  # from the least significant
+        m.d.comb += low.eq(passes - 1 - group)
+        planes = [[x[j] if passes == 1 else x.word_select(low, g)[j] for x in lanes]
+                  for j in range(g)]
+        counter = [0]
+
+        def count(bits, name):
+            stages = min(self.stages, popcount_levels(len(bits)))
+            value = popcount_tree(m, Cat(*bits), stages=stages, en=en, name=name,
+                                  style=self.popcount_style)
+            for _ in range(self.stages - stages):
+                value = register(m, [value], en, "sync", name, counter)[0]
+            return value
+
+        def weighted(value, coefficient, name):
+            term = Signal(signed(len(value) + abs(coefficient).bit_length() + 1), name=name)
+            m.d.comb += term.eq(value * coefficient)
+            return term
+
+        shared = [weighted(count(planes[j], f"pc_x{j}"), ones << j, f"s_x{j}")
+                  for j in range(g)] if ones else []
+        sums = []
+        for k in range(pe):
+            terms = list(shared)
+            for b, c in enumerate(coefficients):
+                for j in range(g):
+                    lane_codes = codes[k * simd:(k + 1) * simd]
+                    if isinstance(lane_codes[0], int):  # constants: a zero bit has no lane
+                        bits = [x for x, code in zip(planes[j], lane_codes) if code >> b & 1]
+                    else:
+                        bits = [x & code[b] for x, code in zip(planes[j], lane_codes)]
+                    if bits:
+                        terms.append(weighted(count(bits, f"pc{k}_{b}_{j}"), c << j,
+                                              f"s{k}_{b}_{j}"))
+            sums.append(adder_tree(m, terms, name=f"sum{k}") if terms else Const(0, 1))
+        return sums
+
     # -- the unit ----------------------------------------------------------------------------------
 
     def elaborate(self, platform):
@@ -355,12 +435,14 @@ class MVAU(wiring.Component):
         pe, simd, sf_max, nf_max = self.pe, self.simd, self.synapse_fold, self.neuron_fold
         bits, mw = self.in_bits, self.in_features
         words, fields = self._rom_words()
-        total = len(words)
+        total = self.schedule.cycles  # steps per frame
+        passes = self.schedule.passes
 
         # -- input banks (double buffer; also the width converter) ---------------------------------
         lane_ram = self.input_bram and not self.schedule.dense  # a memory per lane
         inputs = InputBanks(m, self.in_beats, self.in_width, mw * bits, self.input_bram,
-                            lanes=self.bank_lanes(self.schedule, simd), lane_bits=bits)
+                            lanes=self.bank_lanes(self.schedule, simd), lane_bits=bits,
+                            attrs=InputBanks.BLOCK)
         full, memory, banks = inputs.full, inputs.memory, inputs.banks
         out_valid = Signal()
         stall = Signal()
@@ -384,15 +466,26 @@ class MVAU(wiring.Component):
             with m.Else():
                 m.d.sync += step.eq(step + 1)
         counted = {}
+        address = step
         if fields["shared"]:  # dense: the synapse and neuron folds are counted, not stored
             sf = Signal(range(max(sf_max, 2)))
             nf_a = Signal(self.nf_bits(nf_max))
+            group = Signal(range(max(passes, 2)))  # the pass: input planes, most significant first
             with m.If(go & (sf == sf_max - 1)):
-                m.d.sync += [sf.eq(0), nf_a.eq(Mux(nf_a == nf_max - 1, 0, nf_a + 1))]
+                m.d.sync += sf.eq(0)
+                with m.If(group == passes - 1):
+                    m.d.sync += [group.eq(0), nf_a.eq(Mux(nf_a == nf_max - 1, 0, nf_a + 1))]
+                with m.Else():
+                    m.d.sync += group.eq(group + 1)
             with m.Elif(go):
                 m.d.sync += sf.eq(sf + 1)
-            for name, value in (("select", sf), ("first", sf == 0), ("last", sf == sf_max - 1),
-                                ("nf", nf_a)):
+            flags = (("select", sf), ("first", (sf == 0) & (group == 0)),
+                     ("last", (sf == sf_max - 1) & (group == passes - 1)), ("nf", nf_a))
+            if passes > 1:  # the ROM word of the step's folds, the same in every pass
+                address = Signal(range(max(len(words), 2)), name="rom_address")
+                m.d.comb += address.eq(nf_a * sf_max + sf)
+                flags += (("group", group), ("shift", (sf == 0) & (group != 0)))
+            for name, value in flags:
                 counted[name] = Signal(len(value), name=f"{name}_b")
                 with m.If(~stall):  # beside the ROM word, which its read port holds alike
                     m.d.sync += counted[name].eq(value)
@@ -401,7 +494,7 @@ class MVAU(wiring.Component):
             m.d.comb += [read.addr.eq(inputs.address(rbank, sf)), read.en.eq(~stall)]
 
         # -- stage B: the ROM word; read the input lanes -------------------------------------------
-        word = weight_rom(m, words, fields["width"], step, ~stall, lut=self.lut_weights)
+        word = weight_rom(m, words, fields["width"], address, ~stall, lut=self.lut_weights)
         with m.If(~stall):
             m.d.sync += [valid_b.eq(go), bank_b.eq(rbank)]
 
@@ -448,7 +541,7 @@ class MVAU(wiring.Component):
             lanes.append(x_lane)
 
         # -- stage C: codes and flags registered beside the lanes; terms; adder tree ---------------
-        constant = total == 1
+        constant = len(words) == 1
         cb = self.code_bits()
         code_c = Signal(pe * simd * cb, name="codes", reset_less=True)
         valid_c, first_c, last_c = Signal(), Signal(), Signal()
@@ -459,9 +552,17 @@ class MVAU(wiring.Component):
             if not constant:
                 m.d.sync += code_c.eq(field("codes"))
         codes_const = self._step_codes()[0] if constant else None
+        group_c, shift_c = Signal.like(counted.get("group", Signal())), Signal()
+        if passes > 1:
+            with m.If(~stall):
+                m.d.sync += [group_c.eq(field("group")), shift_c.eq(field("shift"))]
 
         sums = []
-        for k in range(pe):
+        if self.engine == "bitplane":
+            codes = ([int(c) for c in codes_const.ravel()] if constant else
+                     [code_c[j * cb:(j + 1) * cb] for j in range(pe * simd)])
+            sums = self._plane_sums(m, lanes, codes, group_c, ~stall)
+        for k in range(pe if self.engine != "bitplane" else 0):
             terms = []
             for lane in range(simd):
                 if constant:
@@ -473,15 +574,17 @@ class MVAU(wiring.Component):
                 if term is not None:
                     terms.append(term)
             sums.append(adder_tree(m, terms, stages=self.stages, en=~stall, name=f"sum{k}"))
-        valid_p, first_p, last_p, nf_p = valid_c, first_c, last_c, nf_c
+        valid_p, first_p, last_p, nf_p, shift_p = valid_c, first_c, last_c, nf_c, shift_c
         for s in range(self.stages):
-            valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
-                                                     f"p{s}")
+            valid_p, first_p, last_p, nf_p, shift_p = delayed(
+                m, (valid_p, first_p, last_p, nf_p, shift_p), ~stall, f"p{s}")
 
         # -- accumulate, activate, output ----------------------------------------------------------
         accs = [Signal(signed(self.dot_bits), name=f"acc{k}", reset_less=True) for k in range(pe)]
         nexts = [Signal(signed(self.dot_bits), name=f"acc_next{k}") for k in range(pe)]
-        accumulate(m, accs, nexts, sums, first_p, ~stall & valid_p)
+        # a later pass's planes are less significant: the sum so far moves up by its planes
+        accumulate(m, accs, nexts, sums, first_p, ~stall & valid_p,
+                   shift=shift_p if passes > 1 else None, by=self.planes or 0)
 
         def per_channel(k, values, width):
             consts = [Const(int(values[nf * pe + k]), signed(width)) for nf in range(nf_max)]

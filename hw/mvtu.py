@@ -157,7 +157,8 @@ class MVTU(wiring.Component):
         # -- input banks (double buffer; also the width converter) -----------------------------
         # data registers are reset-less: only control state needs a reset, and FFs without one
         # pack more freely with logic
-        inputs = InputBanks(m, self.in_beats, self.in_width, mw, self.input_bram)
+        inputs = InputBanks(m, self.in_beats, self.in_width, mw, self.input_bram,
+                            attrs=InputBanks.BLOCK)
         full, memory, banks = inputs.full, inputs.memory, inputs.banks
         m.d.comb += self.i.ready.eq(~full.bit_select(inputs.wbank, 1))
         inputs.write(m, self.i.valid & self.i.ready, self.i.payload)

@@ -113,7 +113,9 @@ class NetworkTop(wiring.Component):
                             out_bits=lp.lane_bits, acc_bits=lp.lane_bits,
                             stages=lp.tree_stages,
                             input_bram=lp.input_storage == "bram",
-                            lut_weights=lp.weight_storage == "lut")
+                            lut_weights=lp.weight_storage == "lut",
+                            planes=f.planes_per_cycle if lp.engine == "bitplane" else None,
+                            popcount_style=POPCOUNT_STYLE[self.family])
             m.submodules[name] = unit
             out = unit
             if window is not None:

@@ -56,10 +56,12 @@ def delayed(m: Module, flags, en: Value, suffix: str) -> list:
 
 
 def accumulate(m: Module, accs: list, nexts: list, terms: list, first: Value,
-               en: Value) -> None:
-    """``nexts[k] = (0 if first else accs[k]) + terms[k]``, taken into ``accs`` while ``en``."""
+               en: Value, shift: Value | None = None, by: int = 0) -> None:
+    """``nexts[k] = (0 if first else accs[k]) + terms[k]``, taken into ``accs`` while ``en``;
+    with ``shift``, ``accs[k]·2^by`` where ``shift`` is high (a bit-serial pass)."""
     for acc, nxt, term in zip(accs, nexts, terms):
-        m.d.comb += nxt.eq(Mux(first, 0, acc) + term)
+        base = acc if shift is None else Mux(shift, acc << by, acc)
+        m.d.comb += nxt.eq(Mux(first, 0, base) + term)
     with m.If(en):
         m.d.sync += [acc.eq(nxt) for acc, nxt in zip(accs, nexts)]
 

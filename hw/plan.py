@@ -17,7 +17,6 @@ from lowbit.sw.ir import MatVec, Network, ValueSet
 
 from lowbit.errors import FoldingError, NotSupportedYet
 
-from .adder import adder_levels
 from .banks import InputBanks
 from .engines import engine
 from .label_select import LabelSelect
@@ -29,7 +28,7 @@ from .weights import weight_storage
 from .window import WindowGenerator
 
 __all__ = ["LayerFolding", "Folding", "LayerPlan", "NetworkPlan", "plan_network",
-           "validate_folding", "check_supported", "divisors", "tree_levels",
+           "validate_folding", "check_supported", "divisors", "layer_engine", "tree_levels",
            "default_tree_stages", "out_lane_bits", "zero_fraction"]
 
 
@@ -37,8 +36,10 @@ __all__ = ["LayerFolding", "Folding", "LayerPlan", "NetworkPlan", "plan_network"
 class LayerFolding:
     """PE (output channels per cycle), SIMD (input lanes per cycle), pipeline stages in the
     popcount or adder tree, whether zero weights are skipped (layers with zero weights), and
-    whether an XNOR layer registers its block-RAM operands once more, and whether a weight
-    ROM of more than two words is kept in logic (LUTs) instead of block RAM."""
+    whether an XNOR layer registers its block-RAM operands once more, whether a weight
+    ROM of more than two words is kept in logic (LUTs) instead of block RAM, and whether the
+    layer runs on the bit-plane engine at some input planes per cycle (a divisor of its input
+    bits: all of them at once, down to one, bit-serial)."""
 
     name: str
     pe: int
@@ -47,6 +48,8 @@ class LayerFolding:
     zero_skip: bool | None = None  # None: skip zeros (a compacted schedule)
     operand_register: bool | None = None  # XNOR layers: register block-RAM operands once more
     lut_weights: bool | None = None  # weight ROM in LUTs, not block RAM (lowbit.hw.weights)
+    # the bit-plane engine, taking this many input planes per cycle (lowbit.hw.engines)
+    planes_per_cycle: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,18 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def tree_levels(layer: MatVec, simd: int) -> int:
+def layer_engine(layer: MatVec, f: LayerFolding | None = None) -> str:
+    """The engine the layer runs on: ``bitplane`` where the folding asks for it, else the one
+    its weight kind gives (:func:`~lowbit.hw.engines.engine`)."""
+    return "bitplane" if f is not None and f.planes_per_cycle else engine(layer)
+
+
+def tree_levels(layer: MatVec, simd: int, f: LayerFolding | None = None) -> int:
     """Register positions in the layer's popcount or adder tree (the most pipeline stages)."""
-    if engine(layer) == "xnor":
+    kind = layer_engine(layer, f)
+    if kind == "xnor":
         return popcount_levels(simd)
-    return max(1, adder_levels(simd))
+    return MVAU.tree_levels(kind, simd)
 
 
 def default_tree_stages(simd: int) -> int:
@@ -222,7 +232,7 @@ def check_supported(net: Network) -> None:
 def _stages(layer: MatVec, f: LayerFolding) -> int:
     if f.tree_stages is not None:
         return f.tree_stages
-    return min(default_tree_stages(f.simd), tree_levels(layer, f.simd))
+    return min(default_tree_stages(f.simd), tree_levels(layer, f.simd, f))
 
 
 def validate_folding(net: Network, folding: Folding) -> None:
@@ -241,10 +251,19 @@ def validate_folding(net: Network, folding: Folding) -> None:
         if f.simd < 1 or mw % f.simd:
             raise FoldingError(f"layer {layer.name!r}: simd={f.simd} must divide its {mw} inputs "
                                f"(MW % SIMD == 0); try one of {divisors(mw)}")
-        if f.operand_register and engine(layer) != "xnor":
+        kind = layer_engine(layer, f)
+        if f.operand_register and kind != "xnor":
             raise FoldingError(f"layer {layer.name!r}: operand_register is available on "
-                               f"XNOR-popcount layers only (this one runs {engine(layer)})")
-        stages, levels = _stages(layer, f), tree_levels(layer, f.simd)
+                               f"XNOR-popcount layers only (this one runs {kind})")
+        bits = layer.in_values.bits
+        if f.planes_per_cycle is not None and (f.planes_per_cycle < 1
+                                               or bits % f.planes_per_cycle):
+            raise FoldingError(f"layer {layer.name!r}: planes_per_cycle={f.planes_per_cycle} "
+                               f"must divide its {bits} input bits; try one of {divisors(bits)}")
+        if f.planes_per_cycle and f.zero_skip:
+            raise FoldingError(f"layer {layer.name!r}: the bit-plane engine has no zero-skip "
+                               f"schedule (zero_skip and planes_per_cycle together)")
+        stages, levels = _stages(layer, f), tree_levels(layer, f.simd, f)
         if not 0 <= stages <= levels:
             raise FoldingError(f"layer {layer.name!r}: tree_stages={stages} must be "
                                f"0..{levels} for simd={f.simd}")
@@ -282,7 +301,10 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
     width, beats, elem_bits = in_width, in_beats, in_bits
     layers = []
     for k, (layer, f) in enumerate(zip(net.layers, folding.layers)):
-        schedule = layer_schedule(layer, f.pe, f.simd, f.zero_skip)
+        kind = layer_engine(layer, f)
+        passes = layer.in_values.bits // f.planes_per_cycle if kind == "bitplane" else 1
+        schedule = layer_schedule(layer, f.pe, f.simd,
+                                  False if kind == "bitplane" else f.zero_skip, passes)
         lane_bits = out_lane_bits(layer)
         nf = layer.out_features // f.pe
         if layer.window is None:
@@ -300,14 +322,14 @@ def plan_network(net: Network, folding: Folding) -> NetworkPlan:
             else:
                 reserve = (1, layer.window.out_height, layer.window.out_width)
         plan = LayerPlan(
-            index=k, layer=layer, folding=f, engine=engine(layer),
+            index=k, layer=layer, folding=f, engine=kind,
             tree_stages=_stages(layer, f), schedule=schedule,
             in_width=width, in_elem_bits=elem_bits, in_beats=beats,
             unit_width=unit_width, window_beats=unit_beats, lane_bits=lane_bits,
             out_width=f.pe * lane_bits, out_beats=out_positions * nf,
             input_storage=InputBanks.storage(unit_width, f.simd, layer.in_values.bits,
                                              layer.in_features, schedule.dense),
-            weight_storage=weight_storage(schedule.cycles, bool(f.lut_weights)),
+            weight_storage=weight_storage(schedule.rom_words, bool(f.lut_weights)),
             line_buffer=line[k], reserve=reserve,
         )
         layers.append(plan)

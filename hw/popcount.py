@@ -35,6 +35,7 @@ def popcount_levels(width: int) -> int:
 
 
 STYLES = ("carry", "wallace")
+WALLACE_GROUP = 32  # lanes per flat sum before a wallace tree's first register
 
 
 def _cuts(levels: int, stages: int) -> list[int]:
@@ -54,8 +55,9 @@ def popcount_size(width: int, stages: int = 0, style: str = "carry") -> tuple[in
     hold."""
     count = width.bit_length()  # range(width + 1)
     if style == "wallace":
-        if stages and width > 32:
-            parts = sum(min(32, width - k).bit_length() for k in range(0, width, 32))
+        g = WALLACE_GROUP
+        if stages and width > g:
+            parts = sum(min(g, width - k).bit_length() for k in range(0, width, g))
             return width, parts + (stages - 1) * count
         return width, stages * count
     widths = [2] * (width // 3) + [1] * (width % 3)
@@ -86,13 +88,14 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     bits = source
 
     if style == "wallace":
-        if stages and width > 32:
-            # the first register goes inside the tree: flat sums of 32-lane groups, registered,
+        g = WALLACE_GROUP
+        if stages and width > g:
+            # the first register goes inside the tree: flat sums of g-lane groups, registered,
             # then the sum of the group counts (yosys builds each flat sum as a Wallace tree)
             parts = []
-            for g, k0 in enumerate(range(0, width, 32)):
-                part = Signal(range(min(32, width - k0) + 1), name=f"{name}_g{g}")
-                m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + 32, width))))
+            for n, k0 in enumerate(range(0, width, g)):
+                part = Signal(range(min(g, width - k0) + 1), name=f"{name}_g{n}")
+                m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + g, width))))
                 parts.append(part)
             parts = register(m, parts, en, domain, f"{name}_g", tree.counter)
             total = Signal(range(width + 1), name=f"{name}_sum")

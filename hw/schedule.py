@@ -34,15 +34,29 @@ class Schedule:
     select: np.ndarray  # (T, simd) int
     active: np.ndarray  # (T, simd) bool
     dense: bool  # no position skipped: the plain NF × SF order
+    passes: int = 1  # a bit-plane unit walks a neuron fold's SF folds once per input-plane group
 
     @property
     def cycles(self) -> int:
         return sum(self.steps)
 
+    @property
+    def rom_words(self) -> int:
+        """Words of the unit's weight ROM: one per step, or per step of one pass."""
+        return self.cycles // self.passes
 
-def layer_schedule(layer: MatVec, pe: int, simd: int, zero_skip: bool | None = True) -> Schedule:
+
+def layer_schedule(layer: MatVec, pe: int, simd: int, zero_skip: bool | None = True,
+                   passes: int = 1) -> Schedule:
+    """The schedule of ``layer`` at ``pe``/``simd``; ``passes`` > 1 (a bit-plane unit taking
+    its input planes in groups) is the dense order with each neuron fold's SF steps repeated
+    once per group."""
     mh, mw = layer.out_features, layer.in_features
     nf, sf = mh // pe, mw // simd
+    if passes > 1:
+        select = np.tile(np.arange(sf), nf * passes)[:, None].repeat(simd, axis=1)
+        return Schedule((sf * passes,) * nf, select, np.ones_like(select, dtype=bool), True,
+                        passes)
     needed = (layer.weights.reshape(nf, pe, sf, simd) != 0).any(axis=1)  # (NF, SF, SIMD)
     counts = needed.sum(axis=1)  # (NF, SIMD)
     if zero_skip is False or engine(layer) == "xnor" or counts.min() == sf:

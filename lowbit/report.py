@@ -101,7 +101,9 @@ def format_table(rows: list[dict], columns=COLUMNS) -> str:
 def perf_rows(perf) -> list[dict]:
     """One row per layer of the cycle model and the estimates."""
     return [{
-        "layer": lp.name, "engine": lp.engine, "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
+        "layer": lp.name,
+        "engine": (f"{lp.engine} ({lp.planes_per_cycle}/{lp.in_bits} planes)"
+                   if lp.planes_per_cycle else lp.engine), "MHxMW": f"{lp.mh}x{lp.mw}", "PE": lp.pe,
         "SIMD": lp.simd, "NF": lp.neuron_fold, "SF": lp.synapse_fold,
         "stages": lp.tree_stages, "positions": lp.positions,
         "cycles": lp.compute_cycles,

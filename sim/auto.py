@@ -17,6 +17,8 @@ design when that is larger: a model always gets a folding that builds.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lowbit.hw.engines import engine
 from lowbit.hw.plan import (
     Folding,
@@ -24,6 +26,7 @@ from lowbit.hw.plan import (
     check_supported,
     default_tree_stages,
     divisors,
+    layer_engine,
     tree_levels,
     validate_folding,
 )
@@ -53,13 +56,23 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     unconstrained = lut_budget is None and target_fps is None and cell_budget is None
     state = [[1, 1, False, False] for _ in net.layers]  # PE, SIMD, weights in LUTs, dense
 
+    planes = {}  # (layer, PE, SIMD, LUT ROM, dense) → bit-plane planes per cycle, or None
+
+    def layers_of(s) -> tuple[LayerFolding, ...]:
+        return tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None,
+                                  zero_skip=False if dense else None,
+                                  planes_per_cycle=planes.get((k, pe, simd, lut, dense)))
+                     for k, (layer, (pe, simd, lut, dense)) in enumerate(zip(net.layers, s)))
+
     def perf(s, exact: bool = False) -> NetworkPerf:
         """The trial's estimates; its cycles as lower bounds unless ``exact`` (the coupled
-        line-buffer timing is only needed to check a rate)."""
-        layers = tuple(LayerFolding(layer.name, pe, simd, lut_weights=lut or None,
-                                    zero_skip=False if dense else None)
-                       for layer, (pe, simd, lut, dense) in zip(net.layers, s))
-        return analyze(net, Folding(layers), family, exact)
+        line-buffer timing is only needed to check a rate). Each multi-bit layer runs on the
+        engine its weight kind gives or on the bit-plane engine at the same cycles, whichever
+        the estimate says is cheaper (:func:`_engine_choice`)."""
+        keys = [(k, *entry) for k, entry in enumerate(s)]
+        if any(key not in planes for key in keys):
+            _engine_choice(net, keys, layers_of(s), planes, family)
+        return analyze(net, Folding(layers_of(s)), family, exact)
 
     def reaches(s, p: NetworkPerf) -> bool:
         if clock_hz / p.ii_cycles < target_fps:
@@ -141,12 +154,9 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
     slow = [family == "ecp5" and lp.engine == "xnor"
             and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
-    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, operand_register=reg or None,
-                                         lut_weights=lut or None,
-                                         zero_skip=False if dense else None,
-                                         tree_stages=_tree_stages(layer, simd, family))
-                            for layer, (pe, simd, lut, dense), reg
-                            in zip(net.layers, state, slow)),
+    folding = Folding(tuple(replace(f, operand_register=reg or None,
+                                    tree_stages=_tree_stages(layer, f, family))
+                            for layer, f, reg in zip(net.layers, layers_of(state), slow)),
                       label_select)
     validate_folding(net, folding)
     return folding
@@ -158,14 +168,39 @@ def within(perf: NetworkPerf, lut_budget: int | None, cell_budget: int | None) -
             and (cell_budget is None or perf.logic_cells <= cell_budget))
 
 
-def _tree_stages(layer, simd: int, family: str) -> int | None:
+def _engine_choice(net: Network, keys: list, layers: tuple, planes: dict, family: str) -> None:
+    """Decide, for the layers of ``keys`` not decided yet, whether the bit-plane engine with
+    all input planes at once (the same cycles, so the same II) replaces the engine of the
+    layer's weight kind: where it takes fewer estimated LUT4 and no more block RAM
+    (bench/bitplane_luts.py: 2- and 3-bit weights on 2- and 3-bit inputs took 37 to 43 % fewer
+    LUT4 than the shift-add and multiply engines; binary weights on 8-bit inputs a few more
+    than add/subtract). XNOR layers keep XNOR-popcount."""
+    base = None
+    for key in keys:
+        if key in planes:
+            continue
+        k, layer = key[0], net.layers[key[0]]
+        planes[key] = None
+        if engine(layer) == "xnor":
+            continue
+        base = base or analyze(net, Folding(layers), family, False)
+        trial = list(layers)
+        trial[k] = replace(layers[k], planes_per_cycle=layer.in_values.bits, zero_skip=None)
+        other = analyze(net, Folding(tuple(trial)), family, False)
+        if (other.layers[k].estimated_luts < base.layers[k].estimated_luts
+                and other.bram_blocks(family) <= base.bram_blocks(family)
+                and other.layers[k].ii_cycles <= base.layers[k].ii_cycles):
+            planes[key] = layer.in_values.bits
+
+
+def _tree_stages(layer, f: LayerFolding, family: str) -> int | None:
     """On ECP5, a multi-bit adder tree (every engine but XNOR) gets a register per two levels
     of its sums, at least :func:`~lowbit.hw.plan.default_tree_stages`: CNV_1W1A's critical path
     at 61.3 MHz ran from the first layer's terms through all four levels of its SIMD-9 tree,
     the accumulator and the thresholds (16.3 ns, 13 of them routing). None: the default."""
-    if family != "ecp5" or engine(layer) == "xnor":
+    if family != "ecp5" or layer_engine(layer, f) == "xnor":
         return None
-    return max(default_tree_stages(simd), tree_levels(layer, simd) // 2)
+    return max(default_tree_stages(f.simd), tree_levels(layer, f.simd, f) // 2)
 
 
 def _next_step(layer, pe: int, simd: int) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 from lowbit.hw.adder import adder_tree_size
+from lowbit.hw.engines import bit_planes
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.mvtu import MVTU
 from lowbit.hw.network import POPCOUNT_STYLE
@@ -172,14 +173,17 @@ def _term_width(layer: MatVec, engine: str) -> int:
 
 def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
               input_bram: bool = False, storage: str | None = None, stages: int = 0,
-              family: str = "ice40") -> int:
+              family: str = "ice40", planes: int | None = None) -> int:
     """The resource estimate for one unit in LUT4s, from the unit's structure.
 
     XNOR + popcount per PE: the popcount tree's logic (:func:`~lowbit.hw.popcount.popcount_size`:
     full adders and carry-chain sums on iCE40, yosys's Wallace tree on ECP5), plus one XNOR per
     synapse unless the weights are constants or a two-word LUT ROM (then it merges into the
     first level). Other engines, per lane: the term logic (sign complement, gate, shift or
-    multiply), then the adder tree's sums (:func:`~lowbit.hw.adder.adder_tree_size`). Threshold
+    multiply), then the adder tree's sums (:func:`~lowbit.hw.adder.adder_tree_size`). The
+    bit-plane engine: :func:`_bitplane_luts`, an AND per lane and plane unless the weights are
+    constants, the accumulator's shift between passes (``planes`` input planes per pass).
+    Threshold
     tables indexed by the neuron fold are logic (:func:`_threshold_table_luts`). Then
     accumulators, comparators, the input banks' read multiplexer (the bank select, and the
     synapse-fold select) and control. ``cycles`` is the schedule length. The coefficients are
@@ -190,14 +194,21 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     nf, sf = mh // pe, mw // simd
     in_bits = layer.in_values.bits
     count = mw.bit_length()
-    storage = storage or weight_storage(cycles)
-    fused = storage == "constants" or (storage == "lut" and cycles <= LUT_ROM_MAX_WORDS)
+    passes = in_bits // planes if engine == "bitplane" else 1
+    words = cycles // passes  # the weight ROM's
+    storage = storage or weight_storage(words)
+    fused = storage == "constants" or (storage == "lut" and words <= LUT_ROM_MAX_WORDS)
     act = layer.activation
     levels = 1 if act is None else act.levels
     if engine == "xnor":
         acc = count
         logic, _ = popcount_size(simd, stages, POPCOUNT_STYLE[family])
         per_pe = logic * POPCOUNT_LUTS[family] + (0 if fused else simd)
+    elif engine == "bitplane":
+        acc = layer.acc_bits
+        per_pe, shared = _bitplane_luts(layer, simd, stages, planes, cycles, family)
+        per_pe += 0 if fused else simd * len(bit_planes(layer.weights)[1]) * planes
+        per_pe += acc  # the accumulator's shift between passes
     else:
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
         width = _term_width(layer, engine)
@@ -233,19 +244,40 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     elif engine == "xnor":
         per_input = XNOR_MUX_LUTS_WIDE if simd >= WIDE_SIMD else XNOR_MUX_LUTS
         read_mux = simd * in_bits * per_input * (2 * sf - 1)
-    elif cycles == nf * sf:  # dense: one select for all lanes
+    elif words == nf * sf:  # dense: one select for all lanes
         read_mux = mw * in_bits + simd * in_bits * 0.65 * (sf - 1)
     elif family == "ice40":  # zero-skip: yosys folds the bank select into each lane's mux
         read_mux = simd * in_bits * 1.2 * (2 * sf - 1)  # (TFC_2W2A, fitted per lane)
     else:
         read_mux = mw * in_bits + simd * in_bits * (0.65 * (sf - 1) + 1)
     control = 70 + 2 * (math.ceil(math.log2(max(cycles, 2))))  # counters, flags, handshakes
+    if engine == "bitplane":
+        control += shared
     return int(round(pe * per_pe + read_mux + control))
+
+
+def _bitplane_luts(layer: MatVec, simd: int, stages: int, planes: int, cycles: int,
+                   family: str) -> tuple[float, float]:
+    """``(per PE, shared)`` LUT4s of the bit-plane engine's sums: per PE a popcount of SIMD
+    lanes per weight plane and input plane of the pass, their constant-weighted sum; shared
+    by the PEs the popcounts of the plain input planes (``ones``) and each lane's choice of
+    the pass's planes among all of them."""
+    _, coefficients, ones = bit_planes(layer.weights)
+    logic, _ = popcount_size(simd, stages, POPCOUNT_STYLE[family])
+    counts = len(coefficients) * planes
+    count_bits = simd.bit_length()
+    terms = [count_bits + abs(c).bit_length() + j for c in coefficients for j in range(planes)]
+    adders, _ = adder_tree_size(terms + ([count_bits + planes] * planes if ones else []))
+    per_pe = counts * logic * POPCOUNT_LUTS[family] + adders * ADDER_LUTS[family]
+    passes = layer.in_values.bits // planes
+    shared = (planes * logic * POPCOUNT_LUTS[family] if ones else 0) \
+        + simd * planes * (passes - 1)
+    return per_pe, shared
 
 
 def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles: int,
              input_bram: bool, out_width: int, family: str = "ice40",
-             dense: bool = True) -> int:
+             dense: bool = True, planes: int | None = None) -> int:
     """Flip-flops of one unit: input banks (none in block RAM), operand and weight-code
     registers, the tree's pipeline registers (as the tree builds them), accumulators, the
     output beat and control. ``dense``: the schedule skips no zeros."""
@@ -257,12 +289,23 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
     if engine == "xnor":
         _, tree = popcount_size(simd, stages, POPCOUNT_STYLE[family])
         acc = layer.in_features.bit_length()
+    elif engine == "bitplane":
+        _, coefficients, ones = bit_planes(layer.weights)
+        passes = bits // planes
+        if cycles > passes:
+            operands += pe * simd * len(coefficients)
+        _, per_count = popcount_size(simd, stages, POPCOUNT_STYLE[family])
+        tree = len(coefficients) * planes * per_count
+        operands += planes * per_count if ones else 0
+        acc = layer.acc_bits
     else:
         if cycles > 1:
             operands += pe * simd * MVAU.code_bits_for(engine, layer.weights)
         _, tree = adder_tree_size([_term_width(layer, engine)] * simd, stages)
         acc = layer.acc_bits
     control = 24  # flags, handshakes, the step counter
+    if engine == "bitplane":
+        control += 2 * max(1, (bits // planes - 1).bit_length()) + 1  # the pass, and its shift
     if engine != "xnor" and dense and cycles > 1:
         # a dense schedule's folds are counted beside the ROM word (hw.mvau: sf and its
         # registered select, the neuron fold twice, first and last)
@@ -371,7 +414,8 @@ def _window_ffs(lp: LayerPlan, family: str) -> int:
 def layer_luts(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated LUT4s of the layer on ``family``: its unit, window generator and pool."""
     return (unit_luts(lp.layer, lp.engine, lp.pe, lp.simd, lp.schedule.cycles,
-                      lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family)
+                      lp.input_storage == "bram", lp.weight_storage, lp.tree_stages, family,
+                      lp.folding.planes_per_cycle)
             + _rom_luts(lp, family) + _window_luts(lp, family) + _ram_mux_luts(lp, family))
 
 
@@ -382,7 +426,7 @@ def _rom_luts(lp: LayerPlan, family: str = "ice40") -> int:
     it stores; on iCE40 one LUT4 per 16 words and bit plus a tree of 2:1 multiplexers of one
     LUT4 each (no wide-mux cells as ECP5's PFUMX): measured on TFC_2W2A's 1,024 × 8 and
     640 × 2 ROMs (990 and 132 LUT4)."""
-    if lp.weight_storage != "lut" or lp.schedule.cycles <= LUT_ROM_MAX_WORDS:
+    if lp.weight_storage != "lut" or lp.schedule.rom_words <= LUT_ROM_MAX_WORDS:
         return 0
     columns = weight_rom_columns(lp)
     words = len(columns)
@@ -397,6 +441,7 @@ def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:
     """Estimated flip-flops of the layer on ``family``: its unit (and operand register), window
     generator and pool."""
     return (unit_ffs(lp.layer, lp.engine, lp.pe, lp.simd, lp.tree_stages, lp.schedule.cycles,
-                     lp.input_storage == "bram", lp.out_width, family, lp.schedule.dense)
+                     lp.input_storage == "bram", lp.out_width, family, lp.schedule.dense,
+                     lp.folding.planes_per_cycle)
             + _window_ffs(lp, family)
             + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))

@@ -1,7 +1,7 @@
 """Folding files: the JSON that ``lowbit compile`` writes as ``folding.json`` and takes back.
 
 ``{"layers": [{"name": …, "pe": …, "simd": …, "tree_stages": …, "zero_skip": …,
-"operand_register": …, "lut_weights": …}, …], "label_select": false,
+"operand_register": …, "lut_weights": …, "planes_per_cycle": …}, …], "label_select": false,
 "line_buffers": true}``: ``pe`` and ``simd`` are required, the rest optional
 (``popcount_stages`` is read as the older name of ``tree_stages``). Every value is checked;
 unknown keys and non-boolean switches are refused, naming the entry.
@@ -22,7 +22,7 @@ __all__ = ["load_folding", "parse_folding", "MAX_FOLDING_BYTES"]
 
 MAX_FOLDING_BYTES = 1 << 20  # a folding file is a few hundred bytes per layer
 KEYS = {"name", "pe", "simd", "tree_stages", "popcount_stages", "zero_skip", "operand_register",
-        "lut_weights"}
+        "lut_weights", "planes_per_cycle"}
 
 
 def load_folding(path: str | os.PathLike, net: Network) -> Folding:
@@ -76,6 +76,8 @@ def parse_folding(data, net: Network, source: str = "folding") -> Folding:
             zero_skip=_switch(entry, "zero_skip", fail, k),
             operand_register=_switch(entry, "operand_register", fail, k),
             lut_weights=_switch(entry, "lut_weights", fail, k),
+            planes_per_cycle=(None if entry.get("planes_per_cycle") is None else
+                              _whole(entry["planes_per_cycle"], "planes_per_cycle", fail, k)),
         ))
     label_select = data.get("label_select", False)
     if not isinstance(label_select, bool):
@@ -97,7 +99,8 @@ def _switch(entry: dict, key: str, fail, k: int) -> bool | None:
 
 def _whole(value, key: str, fail, k: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        fail(f"layers[{k}]: pe, simd and tree_stages must be whole numbers ({key} is "
+        fail(f"layers[{k}]: pe, simd, tree_stages and planes_per_cycle must be whole numbers "
+             f"({key} is "
              f"{json.dumps(value)})")
     if not 0 <= value <= 1 << 20:
         fail(f"layers[{k}]: {key}={value} is out of range")

@@ -63,6 +63,7 @@ class LayerPerf:
     bank_storage_bits: int = 0  # the unit's two input banks (a window each for a convolution)
     pool: int = 0  # max-pool kernel after the thresholds (0: none)
     out_beats: int = 0  # output beats per frame
+    planes_per_cycle: int | None = None  # the bit-plane engine's input planes per cycle
 
     @property
     def buffer_bits(self) -> int:
@@ -152,6 +153,7 @@ def analyze(net: Network, folding: Folding, family: str = "ice40",
             estimated_luts=estimate.layer_luts(lp, family),
             estimated_ffs=estimate.layer_ffs(lp, family),
             positions=lp.positions, window_beats=lp.window_beats, frame_cycles=t.frame_cycles,
+            planes_per_cycle=lp.folding.planes_per_cycle if lp.engine == "bitplane" else None,
             window_storage_bits=(0 if layer.window is None
                                  else WindowGenerator.bank_bits(layer.window, lp.in_elem_bits,
                                                                 lp.line_buffer)),

@@ -87,7 +87,7 @@ def binary_mlp(
     return model
 
 
-WEIGHTS = ("binary", "ternary", "ttq", "pow2", "int4")
+WEIGHTS = ("binary", "ternary", "ttq", "pow2", "int4", "int2", "int3")
 
 
 class _Builder:
@@ -144,9 +144,13 @@ class _Builder:
         elif weights == "pow2":
             exps = rng.integers(-3, 1, shape)
             const(f"wq{k}", (sign * keep * np.exp2(exps) * 0.5).astype(np.float32))
-        else:
+        elif weights == "int4":
             const(f"w{k}", rng.normal(0, 0.5, shape).astype(np.float32))
             self.quant(f"w{k}", f"wq{k}", 0.125, 4, True, True, f"quant_w{k}")
+        else:  # int2, int3: the full two's-complement range (DoReFa-style, not narrow)
+            bits = int(weights[3:])
+            const(f"w{k}", rng.normal(0, 0.5, shape).astype(np.float32))
+            self.quant(f"w{k}", f"wq{k}", 0.5 ** (bits - 1), bits, True, False, f"quant_w{k}")
 
     def batchnorm(self, k: int, channels: int, fan_in: int, x_rms: float) -> str:
         """``acc{k}`` → ``bn{k}`` with statistics that keep the activations varied."""
@@ -206,8 +210,9 @@ def quant_mlp(
     """A low-bit MLP as QONNX with any weight kind, activation and input width.
 
     ``weights``: ``binary`` (±s), ``ternary`` ({0, ±s}, a 2-bit narrow QONNX ``Quant``), ``ttq``
-    ({−b·s, 0, +a·s}, asymmetric), ``pow2`` ({0, ±s·2^e}, e in −3..0) or ``int4`` (a 4-bit
-    narrow ``Quant``); a fraction ``sparsity`` of ternary, ttq and pow2 weights is 0.
+    ({−b·s, 0, +a·s}, asymmetric), ``pow2`` ({0, ±s·2^e}, e in −3..0), ``int4`` (a 4-bit
+    narrow ``Quant``), ``int2`` or ``int3`` (a signed ``Quant`` of the full range); a fraction
+    ``sparsity`` of ternary, ttq and pow2 weights is 0.
     ``act_bits``: 1 is ``BipolarQuant``; more is ``Relu`` + unsigned ``Quant`` (or a signed
     narrow ``Quant`` with ``act_signed``). ``in_bits``: 1 is ``2x − 1`` + ``BipolarQuant`` on the
     [0, 1] input, more an unsigned ``Quant`` with scale ``2^−in_bits``.

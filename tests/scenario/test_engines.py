@@ -19,7 +19,8 @@ from lowbit.sw.synthetic import quant_mlp
 from oracles import assert_equal_to_oracle, qonnx_run
 
 KINDS = {"binary": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "ttq": WeightKind.TERNARY,
-         "pow2": WeightKind.POW2, "int4": WeightKind.INT}
+         "pow2": WeightKind.POW2, "int4": WeightKind.INT,
+         "int2": WeightKind.POW2, "int3": WeightKind.INT}  # int2: −2, −1, 0, 1 are powers of two
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
@@ -123,3 +124,45 @@ def test_the_report_says_how_much_was_skipped():
     first = perf.layers[0]
     assert 0.6 < first.zero_weights < 0.8
     assert first.schedule_steps < first.dense_steps
+
+
+@st.composite
+def bit_plane_networks(draw, weights):
+    """A random network whose every layer runs on the bit-plane engine, at a random number of
+    input planes per cycle (a divisor of its input bits: bit-serial up to all at once)."""
+    net, folding, seed = draw(networks(weights))
+    layers = tuple(LayerFolding(f.name, f.pe, f.simd, f.tree_stages,
+                                planes_per_cycle=draw(st.sampled_from(
+                                    divisors(layer.in_values.bits))))
+                   for layer, f in zip(net.layers, folding.layers))
+    return net, Folding(layers, label_select=False), seed
+
+
+@pytest.mark.parametrize("weights", ["binary", "int4", "ternary"])
+def test_the_bit_plane_engine_equals_the_reference_at_any_planes_per_cycle(weights):
+    @settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
+              suppress_health_check=list(HealthCheck))
+    @given(bit_plane_networks(weights))
+    def check(case):
+        net, folding, seed = case
+        x = np.random.default_rng(seed).random((6, net.layers[0].in_features),
+                                               dtype=np.float32)
+        perf = _check_rtl(net, folding, x)
+        for lp, f, layer in zip(perf.layers, folding.layers, net.layers):
+            assert lp.engine == "bitplane"
+            passes = layer.in_values.bits // f.planes_per_cycle
+            assert lp.compute_cycles == lp.neuron_fold * lp.synapse_fold * passes
+
+    check()
+
+
+def test_a_bit_serial_first_layer_survives_stalls():
+    # BinaryNet's first layer: binary weights on 8-bit inputs, one input plane per cycle
+    net = import_model(quant_mlp((16, 12, 6), weights="binary", act_bits=2, in_bits=8, seed=9))
+    x = np.random.default_rng(3).random((6, 16), dtype=np.float32)
+    pairs = [(3, 4), (2, 6)]
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, planes_per_cycle=1)
+                            for layer, (pe, simd) in zip(net.layers, pairs)))
+    perf = _check_rtl(net, folding, x)
+    assert perf.layers[0].compute_cycles == 4 * 4 * 8
+    _check_rtl(net, folding, x, stall_in=0.4, stall_out=0.6, seed=2)

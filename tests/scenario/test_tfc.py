@@ -46,8 +46,9 @@ def test_multibit_tfc_reference_equals_qonnx_on_1000_mnist_images(tfc_model, mni
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["TFC_1W2A", "TFC_2W2A"])
 def test_multibit_tfc_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_test, name):
-    """Binary (add/subtract) or ternary (zero-skip) weights on 2-bit activations, in Verilator;
-    measured cycles == lowbit.sim.perf."""
+    """Binary (add/subtract) or ternary (zero-skip) weights on 2-bit activations (and the
+    bit-plane engine where ``auto`` picks it), in Verilator; measured cycles ==
+    lowbit.sim.perf."""
     from helpers import run_rtl
     from lowbit.sim.auto import auto_folding
 
@@ -56,7 +57,9 @@ def test_multibit_tfc_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_
     x = images[:200]
     folding = auto_folding(net)  # 5,000 LUT4, or fully folded when that is larger
     y, _, result, perf = run_rtl(net, folding, x)
-    assert {lp.engine for lp in perf.layers} == {"addsub" if name == "TFC_1W2A" else "ternary"}
+    main = "addsub" if name == "TFC_1W2A" else "ternary"
+    # auto puts a layer on the bit-plane engine where the estimate finds it cheaper
+    assert {main} <= {lp.engine for lp in perf.layers} <= {main, "bitplane"}
     np.testing.assert_array_equal(y, reference.run(net, x))
     assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles

@@ -59,13 +59,40 @@ CASES = [
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.35, 0.5)], ids=["free", "stalled"])
 def test_mvau_equals_its_model_and_its_timing(case, stalls):
     engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip = case[:10]
-    lut = case[10:11] == (True,)
-    per_beat = case[11] if case[11:] else simd
+    _check_unit(engine, engine, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip,
+                case[10:11] == (True,), case[11] if case[11:] else simd, stalls)
+
+
+BITPLANE_CASES = [
+    # weights, mh, mw, pe, simd, in_bits, bipolar input, stages, thresholds, planes per pass, lut
+    ("addsub", 4, 16, 2, 8, 8, False, 0, 1, 1, False),  # BinaryNet's 8-bit first layer, serial
+    ("addsub", 4, 16, 2, 8, 8, False, 2, 1, 4, True),  # two passes of four planes
+    ("addsub", 4, 16, 4, 16, 8, False, 1, None, 8, False),  # all planes at once, constants
+    ("multiply", 6, 12, 3, 4, 2, False, 1, 3, 1, False),  # int4 weights, 2-bit inputs, serial
+    ("multiply", 6, 12, 3, 4, 2, False, 0, None, 2, True),  # all at once, accumulators
+    ("ternary", 4, 8, 4, 8, 3, False, 0, 3, 1, False),  # constant weights, three passes
+    ("shift", 2, 6, 1, 2, 1, True, 0, 1, 1, False),  # bipolar input: one plane
+]
+
+
+@pytest.mark.parametrize("case", BITPLANE_CASES,
+                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}x{c[4]}-a{c[5]}-g{c[9]}"
+                              for c in BITPLANE_CASES])
+@pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.35, 0.5)], ids=["free", "stalled"])
+def test_bitplane_engine_equals_the_model_at_every_planes_per_pass(case, stalls):
+    weights, mh, mw, pe, simd, in_bits, bipolar, stages, levels, planes, lut = case
+    _check_unit("bitplane", weights, mh, mw, pe, simd, in_bits, bipolar, stages, levels, False,
+                lut, simd, stalls, planes)
+
+
+def _check_unit(engine, weights, mh, mw, pe, simd, in_bits, bipolar, stages, levels, zero_skip,
+                lut, per_beat, stalls, planes=None):
     rng = np.random.default_rng(mh * mw + pe)
-    w = _weights(engine, (mh, mw), rng)
+    w = _weights(weights, (mh, mw), rng)
     values = ValueSet((-1, 1)) if bipolar else ValueSet(tuple(range(-1, (1 << in_bits) - 1)))
-    layer = MatVec("fc", KIND[engine], w.astype(np.int8), np.ones(mh), values, (mw,))
-    schedule = layer_schedule(layer, pe, simd, zero_skip)
+    layer = MatVec("fc", KIND[weights], w.astype(np.int8), np.ones(mh), values, (mw,))
+    passes = in_bits // planes if planes else 1
+    schedule = layer_schedule(layer, pe, simd, zero_skip, passes)
     scale, offset = MVAU.lane_value(values)
     lo, hi = layer.acc_range
     thresholds = direction = None
@@ -79,10 +106,10 @@ def test_mvau_equals_its_model_and_its_timing(case, stalls):
     dut = MVAU(w, engine=engine, pe=pe, simd=simd, in_bits=in_bits, in_width=in_width,
                in_scale=scale, in_offset=offset, schedule=schedule, thresholds=thresholds,
                direction=direction, out_bits=out_bits, acc_bits=acc_bits, stages=stages,
-               input_bram=bram, lut_weights=lut)
+               input_bram=bram, lut_weights=lut, planes=planes)
     built = memories(dut)
     rom = built.get("weights")  # block RAM, or (lut) marked for logic when over two words
-    assert (rom is None) == (schedule.cycles <= 2)
+    assert (rom is None) == (schedule.rom_words <= 2)
     if rom is not None:
         assert rom.attrs["rom_style"] == ("logic" if lut else "block")
     banks = sorted(name for name in built if name.startswith("input_banks"))

@@ -127,6 +127,6 @@ def test_a_zero_skip_rom_too_big_for_the_block_ram_takes_the_dense_schedule():
     assert perf.bram_blocks("ice40") <= t.bram_blocks
     dense = [f.zero_skip is False for f in folding.layers]
     assert dense[0]
-    skipping = Folding(tuple(dataclasses.replace(f, zero_skip=None) for f in folding.layers),
-                       folding.label_select)
+    skipping = Folding(tuple(dataclasses.replace(f, zero_skip=None, planes_per_cycle=None)
+                             for f in folding.layers), folding.label_select)
     assert analyze(net, skipping).bram_blocks("ice40") > t.bram_blocks

@@ -20,7 +20,8 @@ def net():
 
 def test_a_folding_round_trips_through_its_json(net, tmp_path):
     folding = Folding((LayerFolding("fc0", 2, 8, 1, None, True),
-                       LayerFolding("fc1", 5, 4, lut_weights=True)), label_select=True,
+                       LayerFolding("fc1", 5, 4, lut_weights=True, planes_per_cycle=1)),
+                      label_select=True,
                       line_buffers=False)
     path = tmp_path / "f.json"
     path.write_text(json.dumps(folding.to_json()))
@@ -50,11 +51,27 @@ def test_the_older_key_popcount_stages_is_read_as_tree_stages(net):
     ({"layers": [{"pe": 1, "simd": 1, "name": 3}, {"pe": 1, "simd": 1}]},
      "name must be a string"),
     ({"layers": ["x", {"pe": 1, "simd": 1}]}, "layers[0] must be an object"),
+    ({"layers": [{"pe": 1, "simd": 1, "planes_per_cycle": "all"}, {"pe": 1, "simd": 1}]},
+     "whole numbers (planes_per_cycle is \"all\")"),
 ])
 def test_bad_values_are_refused_naming_them(net, data, needle):
     with pytest.raises(FoldingError) as info:
         parse_folding(data, net, "f.json")
     assert needle in str(info.value) and info.value.param == "folding"
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"layers": [{"pe": 1, "simd": 1, "planes_per_cycle": 2}, {"pe": 1, "simd": 1}]},
+     "layer 'fc0': planes_per_cycle=2 must divide its 1 input bits; try one of [1]"),
+    ({"layers": [{"pe": 1, "simd": 1}, {"pe": 1, "simd": 1, "planes_per_cycle": 1,
+                                        "zero_skip": True}]},
+     "layer 'fc1': the bit-plane engine has no zero-skip schedule (zero_skip and "
+     "planes_per_cycle together)"),
+])
+def test_a_bit_plane_folding_that_does_not_fit_the_layer_is_refused(net, data, message):
+    with pytest.raises(FoldingError) as info:
+        parse_folding(data, net, "f.json")
+    assert str(info.value) == message
 
 
 def test_files_that_are_not_foldings_are_refused_before_reading_them_whole(net, tmp_path):
