@@ -64,9 +64,9 @@ class MVTU(wiring.Component):
         instead of flip-flops; needs ``in_width == simd``. The RAM's registered read port takes
         the place of the operand register, so the timing is the same.
     operand_register : bool
-        One more register behind the operands (input word and weight word), so a block RAM's
-        slow clock-to-output (5.8 ns on ECP5) does not share a cycle with the XNOR and the
-        popcount's first level: one cycle more latency, the same II.
+        A register behind the XNORs of the operands (``pe·simd`` bits), so a block RAM's slow
+        clock-to-output (5.8 ns on ECP5), or a LUT ROM's address fanned out to every weight
+        bit, does not share a cycle with the popcount: one cycle more latency, the same II.
     lut_weights : bool
         Keep a weight ROM of more than two words in logic instead of block RAM (the same
         timing: its address is registered).
@@ -202,15 +202,15 @@ class MVTU(wiring.Component):
         w = weight_rom(m, self._weight_words(), pe * simd, addr, ~stall, lut=self.lut_weights)
 
         valid_p, first_p, last_p, nf_p = valid_b, first_b, last_b, nf_b
-        if self.operand_register:
-            x, w = register(m, [x, w], ~stall, "sync", "operand", [0])
+        products = [~(x ^ w[k * simd:(k + 1) * simd]) for k in range(pe)]
+        if self.operand_register:  # the XNORs of every PE, registered
+            products = register(m, products, ~stall, "sync", "operand", [0])
             valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
                                                      "r")
 
         # -- popcount per PE, with the control flags pipelined alongside ----------------------
-        matches = [popcount_tree(m, ~(x ^ w[k * simd:(k + 1) * simd]),
-                                 stages=self.popcount_stages, en=~stall, name=f"pc{k}",
-                                 style=self.popcount_style) for k in range(pe)]
+        matches = [popcount_tree(m, products[k], stages=self.popcount_stages, en=~stall,
+                                 name=f"pc{k}", style=self.popcount_style) for k in range(pe)]
         for s in range(self.popcount_stages):
             valid_p, first_p, last_p, nf_p = delayed(m, (valid_p, first_p, last_p, nf_p), ~stall,
                                                      f"p{s}")

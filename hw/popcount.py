@@ -12,6 +12,8 @@ stalled pipeline holds its contents.
 
 from __future__ import annotations
 
+import math
+
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -35,7 +37,28 @@ def popcount_levels(width: int) -> int:
 
 
 STYLES = ("carry", "wallace")
-WALLACE_GROUP = 32  # lanes per flat sum before a wallace tree's first register
+WALLACE_GROUP = 16  # lanes per flat sum before a wallace tree's first register
+
+
+def wallace_levels(width: int, stages: int) -> list[list[int]]:
+    """The registered levels of a ``wallace`` popcount of ``width`` lanes with ``stages``
+    registers, as the lanes each registered value counts: past :data:`WALLACE_GROUP` lanes the
+    first register holds flat sums of that many lanes, and each further one sums groups of the
+    level before it, as many as spreads the remaining registers evenly (``r = ⌈n^(1/s)⌉`` of
+    ``n`` values with ``s`` registers left); registers left when one value remains stack on
+    it."""
+    if not stages:
+        return []
+    if width <= WALLACE_GROUP:
+        return [[width]] * stages
+    values = [min(WALLACE_GROUP, width - k) for k in range(0, width, WALLACE_GROUP)]
+    levels = [values]
+    for left in range(stages - 1, 0, -1):
+        if len(values) > 1:
+            r = max(2, math.ceil(len(values) ** (1 / left) - 1e-9))
+            values = [sum(values[k:k + r]) for k in range(0, len(values), r)]
+        levels.append(values)
+    return levels
 
 
 def _cuts(levels: int, stages: int) -> list[int]:
@@ -53,13 +76,9 @@ def popcount_size(width: int, stages: int = 0, style: str = "carry") -> tuple[in
     two outputs per group of three plus the result bits of every pairwise sum (one LUT4 each),
     for ``wallace`` the input bits (yosys's full adders); and the bits its pipeline registers
     hold."""
-    count = width.bit_length()  # range(width + 1)
     if style == "wallace":
-        g = WALLACE_GROUP
-        if stages and width > g:
-            parts = sum(min(g, width - k).bit_length() for k in range(0, width, g))
-            return width, parts + (stages - 1) * count
-        return width, stages * count
+        return width, sum(v.bit_length() for level in wallace_levels(width, stages)
+                          for v in level)
     widths = [2] * (width // 3) + [1] * (width % 3)
     sums, registers = pairwise_sums(widths, _cuts(popcount_levels(width), stages))
     return 2 * (width // 3) + sums, registers
@@ -72,8 +91,11 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     ``style="carry"`` (iCE40) is the full-adder level plus kept carry-chain adders described above.
     ``style="wallace"`` (ECP5) leaves the whole sum to yosys, which builds a Wallace tree of LUT
     full adders; mapped without wide-LUT muxes (``synth_ecp5 -nowidelut``) that is the smaller
-    choice on ECP5. Its first pipeline register (for more than 32 lanes) splits the tree after
-    flat sums of 32-lane groups; further ones follow the tree.
+    choice on ECP5. Its pipeline registers split it into levels of flat sums
+    (:func:`wallace_levels`): past :data:`WALLACE_GROUP` lanes, sums of 16-lane groups, then
+    sums of groups of those (CNV_1W1A's 576-lane popcounts at three stages: 36 sums of 16
+    lanes, 6 of 96, one of 576; a flat sum of 32 lanes after a LUT-ROM read was its critical
+    path, 15.6 ns, with the later sums in one unregistered tree).
     """
     width = len(bits)
     levels = popcount_levels(width)
@@ -88,27 +110,27 @@ def popcount_tree(m: Module, bits: Value, *, stages: int = 0, en: Value = 1,
     bits = source
 
     if style == "wallace":
-        g = WALLACE_GROUP
-        if stages and width > g:
-            # the first register goes inside the tree: flat sums of g-lane groups, registered,
-            # then the sum of the group counts (yosys builds each flat sum as a Wallace tree)
-            parts = []
-            for n, k0 in enumerate(range(0, width, g)):
-                part = Signal(range(min(g, width - k0) + 1), name=f"{name}_g{n}")
-                m.d.comb += part.eq(sum(bits[k] for k in range(k0, min(k0 + g, width))))
-                parts.append(part)
-            parts = register(m, parts, en, domain, f"{name}_g", tree.counter)
-            total = Signal(range(width + 1), name=f"{name}_sum")
-            m.d.comb += total.eq(sum(parts))
-            stages -= 1
-        else:
-            total = Signal(range(width + 1), name=f"{name}_sum")
-            m.d.comb += total.eq(sum(bits[k] for k in range(width)))
-        for k in range(stages):
-            r = Signal.like(total, name=f"{name}_r{k}", reset_less=True)
-            with m.If(en):
-                m.d[domain] += r.eq(total)
-            total = r
+        # flat sums (yosys builds each as a Wallace tree), registered level by level
+        # (wallace_levels): g-lane groups, then sums of groups of the level before
+        values, counts = [bits[k] for k in range(width)], [1] * width
+        for n, level in enumerate(wallace_levels(width, stages)):
+            sums, k = [], 0
+            for lanes in level:
+                take = 0
+                group = []
+                while take < lanes:
+                    group.append(values[k])
+                    take += counts[k]
+                    k += 1
+                part = Signal(range(lanes + 1), name=f"{name}_s{n}_{len(sums)}")
+                m.d.comb += part.eq(sum(group))
+                sums.append(part)
+            values = register(m, sums, en, domain, f"{name}_g", tree.counter)
+            counts = level
+        if len(values) == 1 and stages:
+            return values[0]
+        total = Signal(range(width + 1), name=f"{name}_sum")
+        m.d.comb += total.eq(sum(values))
         return total
 
     values = []

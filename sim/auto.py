@@ -30,6 +30,7 @@ from lowbit.hw.plan import (
     tree_levels,
     validate_folding,
 )
+from lowbit.hw.weights import LUT_ROM_MAX_WORDS
 from lowbit.sw.ir import Network
 
 from lowbit.errors import FoldingError
@@ -151,9 +152,13 @@ def auto_folding(net: Network, *, lut_budget: int | None = None, target_fps: flo
     if target_fps is None:
         state, current = _shorten_latency(net, state, current, perf, family, bram_budget,
                                           fits_logic)
-    # ECP5 block RAM outputs are slow (5.8 ns clock-to-output): register them once more
+    # on ECP5 an XNOR layer registers its XNORs where block RAM (5.8 ns clock-to-output) or a
+    # LUT ROM (its address fanned out to every weight bit: CNV_1W1A's second layer, 9,216
+    # bits from a 4-word ROM, 4.2 ns of routing) feeds them
     slow = [family == "ecp5" and lp.engine == "xnor"
-            and "bram" in (lp.weight_storage, lp.input_storage) for lp in current.layers]
+            and ("bram" in (lp.weight_storage, lp.input_storage)
+                 or lp.weight_storage == "lut" and lp.schedule.rom_words > LUT_ROM_MAX_WORDS)
+            for lp in current.plan.layers]
     folding = Folding(tuple(replace(f, operand_register=reg or None,
                                     tree_stages=_tree_stages(layer, f, family))
                             for layer, f, reg in zip(net.layers, layers_of(state), slow)),

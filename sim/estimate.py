@@ -312,9 +312,11 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
         sf_bits = max(1, (layer.in_features // simd - 1).bit_length())
         nf_bits = MVAU.nf_bits(layer.out_features // pe)
         control += 2 * (sf_bits + nf_bits) + 2
-    if input_bram and family == "ice40":
+    if input_bram:
         # yosys keeps the RAM's read word and the word being written in fabric registers
-        # (SB_RAM40_4K has no read-first mode), measured on TFC_1W1A's first layer
+        # (SB_RAM40_4K has no read-first mode), measured on TFC_1W1A's first layer; on ECP5
+        # the same for banks marked for block RAM (bench/bitplane_luts.py: 256 FF more on a
+        # 16-lane 8-bit bank, 1,024 on a 64-lane one)
         banks += 2 * simd * bits
     return banks + operands + pe * tree + pe * acc + out_width + control
 
@@ -444,4 +446,4 @@ def layer_ffs(lp: LayerPlan, family: str = "ice40") -> int:
                      lp.input_storage == "bram", lp.out_width, family, lp.schedule.dense,
                      lp.folding.planes_per_cycle)
             + _window_ffs(lp, family)
-            + (lp.simd * (lp.pe + 1) if lp.operand_register else 0))
+            + (lp.simd * lp.pe if lp.operand_register else 0))

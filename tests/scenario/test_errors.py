@@ -90,7 +90,8 @@ def test_multibit_activations_import_and_compile_to_multi_threshold_units(tmp_pa
     proc = run_cli("compile", path, "-o", tmp_path / "o")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "o" / "report.json").read_text())
-    assert [layer["engine"] for layer in report["layers"]] == ["addsub", "addsub"]
+    # multi-threshold units: add/subtract, or the bit-plane engine where auto finds it cheaper
+    assert {layer["engine"] for layer in report["layers"]} <= {"addsub", "bitplane"}
     assert report["layers"][0]["out_lane_bits"] == 4
 
 

@@ -63,3 +63,26 @@ def test_multibit_tfc_rtl_equals_reference_on_200_mnist_images(tfc_model, mnist_
     np.testing.assert_array_equal(y, reference.run(net, x))
     assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
     assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planes", [2, 1], ids=["all-planes", "bit-serial"])
+def test_tfc_2w2a_runs_on_the_bit_plane_engine_as_on_its_own(tfc_model, mnist_test, planes):
+    """Every layer of TFC_2W2A (ternary weights on 2-bit inputs) on the bit-plane engine, at
+    both settings of its two input planes: outputs == reference on 100 MNIST images, and the
+    cycles the model states (twice the dense schedule's when bit-serial)."""
+    from helpers import run_rtl
+    from lowbit.hw.plan import Folding, LayerFolding
+
+    net = import_model(tfc_model("TFC_2W2A"))
+    x = mnist_test[0][:100]
+    pe_simd = [(4, 49), (4, 16), (4, 16), (2, 16)]
+    folding = Folding(tuple(LayerFolding(layer.name, pe, simd, planes_per_cycle=planes)
+                            for layer, (pe, simd) in zip(net.layers, pe_simd)))
+    y, _, result, perf = run_rtl(net, folding, x)
+    assert {lp.engine for lp in perf.layers} == {"bitplane"}
+    np.testing.assert_array_equal(y, reference.run(net, x))
+    assert result.latency_cycles(perf.in_beats, perf.out_beats) == perf.latency_cycles
+    assert result.ii_cycles(perf.out_beats) == perf.ii_cycles
+    first = perf.layers[0]
+    assert first.compute_cycles == first.neuron_fold * first.synapse_fold * (2 // planes)

@@ -89,6 +89,18 @@ def test_ecp5_registers_block_ram_operands_of_xnor_layers_only(net):
                                             and lp.engine == "xnor")
 
 
+def test_ecp5_registers_the_xnors_behind_a_lut_rom_of_more_than_two_words():
+    # on a small block-RAM budget weight ROMs move into logic (lut_weights)
+    net = lowbit.load(binary_mlp((256, 256, 256, 256, 10), seed=4))
+    folding = auto_folding(net, family="ecp5", lut_budget=12000, bram_budget=20)
+    plan = analyze(net, folding, "ecp5").plan
+    deep = [lp.weight_storage == "lut" and lp.schedule.rom_words > 2 for lp in plan.layers]
+    assert any(deep)
+    for f, lp, is_deep in zip(folding.layers, plan.layers, deep):
+        if is_deep and lp.engine == "xnor":
+            assert f.operand_register
+
+
 def test_ecp5_puts_a_register_per_two_levels_into_multi_bit_adder_trees():
     net = lowbit.load(quant_mlp((64, 48, 10), weights="ternary", act_bits=2, seed=6))
     ecp5 = auto_folding(net, lut_budget=3000, family="ecp5")
@@ -130,3 +142,26 @@ def test_a_zero_skip_rom_too_big_for_the_block_ram_takes_the_dense_schedule():
     skipping = Folding(tuple(dataclasses.replace(f, zero_skip=None, planes_per_cycle=None)
                              for f in folding.layers), folding.label_select)
     assert analyze(net, skipping).bram_blocks("ice40") > t.bram_blocks
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_a_multi_bit_layer_goes_onto_the_bit_plane_engine_where_the_estimate_finds_it_cheaper(
+        family):
+    net = lowbit.load(quant_mlp((192, 64, 10), weights="int3", in_bits=3, act_bits=2, seed=7))
+    folding = auto_folding(net, lut_budget=5000, family=family)
+    chosen = analyze(net, folding, family)
+    planes = [f.planes_per_cycle for f in folding.layers]
+    assert planes[0] == 3  # all input planes at once: the cycles of the multiply engine
+    assert chosen.layers[0].engine == "bitplane"
+    # the same PE and SIMD on the engine of the weight kind: same cycles, more LUT4
+    kind = Folding(tuple(dataclasses.replace(f, planes_per_cycle=None, tree_stages=None)
+                         for f in folding.layers), folding.label_select)
+    other = analyze(net, kind, family)
+    assert other.layers[0].engine == "multiply"
+    assert other.layers[0].compute_cycles == chosen.layers[0].compute_cycles
+    assert other.layers[0].estimated_luts > chosen.layers[0].estimated_luts
+
+
+def test_binary_layers_on_bipolar_inputs_keep_xnor_popcount(net):
+    folding = auto_folding(net, lut_budget=6000)
+    assert not any(f.planes_per_cycle for f in folding.layers)
