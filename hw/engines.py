@@ -17,10 +17,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from lowbit.sw.ir import MatVec, WeightKind, signed_bits
 
-__all__ = ["MVAU_ENGINES", "ENGINES", "bit_planes", "engine", "ternary_magnitudes"]
+__all__ = ["MVAU_ENGINES", "ENGINES", "bit_planes", "engine", "signed_basis",
+           "ternary_magnitudes"]
 
 MVAU_ENGINES = ("addsub", "ternary", "shift", "multiply", "bitplane")
 ENGINES = ("xnor", *MVAU_ENGINES)
@@ -37,22 +40,65 @@ def ternary_magnitudes(weights: np.ndarray) -> tuple[int, int] | None:
 
 def bit_planes(weights: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
     """``(planes, coefficients, ones)`` with ``w = Σ_m coefficients[m]·planes[m] + ones``:
-    ``planes`` is ``(M, *shape)`` bool. Weights ±1 are one plane (``w > 0``) with coefficient
-    2 and ``ones = −1``; non-negative weights their unsigned bits; others their two's
-    complement (the top plane's coefficient −2^(M−1)). ``ones`` multiplies the plain sum of
-    the inputs, which a unit counts once for all its PEs."""
+    ``planes`` is ``(M, *shape)`` bool; ``ones`` multiplies the plain sum of the inputs, which
+    a unit counts once for all its PEs. The fewest planes of: a signed basis (every level
+    ``c + Σ ±a_m``, :func:`signed_basis`: ±1 weights are one plane with coefficient 2 and
+    ``ones = −1``; ABC-Net's or Network Sketching's ``Σ α_m B_m`` on an integer grid, M planes
+    of coefficients ``2a_m``), the unsigned bits of non-negative weights, or the two's
+    complement (the top plane's coefficient −2^(M−1))."""
     w = np.asarray(weights, dtype=np.int64)
-    if w.size and np.all(np.abs(w) == 1):
-        return (w > 0)[None], (2,), -1
     lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
     if lo >= 0:
         m = max(1, hi.bit_length())
-        return np.stack([(w >> b) & 1 for b in range(m)]).astype(bool), \
+        planes, coefficients, ones = np.stack([(w >> b) & 1 for b in range(m)]), \
             tuple(1 << b for b in range(m)), 0
-    m = signed_bits(lo, hi)
-    u = w & ((1 << m) - 1)
-    coefficients = tuple(1 << b for b in range(m - 1)) + (-(1 << (m - 1)),)
-    return np.stack([(u >> b) & 1 for b in range(m)]).astype(bool), coefficients, 0
+    else:
+        m = signed_bits(lo, hi)
+        u = w & ((1 << m) - 1)
+        planes, ones = np.stack([(u >> b) & 1 for b in range(m)]), 0
+        coefficients = tuple(1 << b for b in range(m - 1)) + (-(1 << (m - 1)),)
+    basis = signed_basis(tuple(int(v) for v in np.unique(w)), min(m - 1, 4)) if w.size else None
+    if basis is not None:
+        parts, centre, signs = basis
+        codes = np.searchsorted(np.array(sorted(signs)), w)  # level → its sign pattern
+        bits = np.array([signs[v] for v in sorted(signs)], dtype=np.int64)[codes]
+        planes = np.stack([(bits >> b) & 1 for b in range(len(parts))])
+        coefficients, ones = tuple(2 * a for a in parts), centre - sum(parts)
+    return planes.astype(bool), coefficients, ones
+
+
+@functools.lru_cache(maxsize=512)
+def signed_basis(levels: tuple[int, ...], most: int) -> tuple[tuple[int, ...], int, dict] | None:
+    """The fewest positive coefficients ``a_1 ≥ … ≥ a_M`` (``M ≤ most``) and an integer centre
+    ``c`` such that every one of ``levels`` (sorted, distinct) is ``c + Σ s_m·a_m`` with signs
+    ``s_m = ±1``: ``(coefficients, c, {level: sign bits})`` (bit ``m`` set for ``s_m = +1``), or
+    None."""
+    lo, hi = levels[0], levels[-1]
+    if (lo + hi) % 2 or hi == lo:
+        return None
+    centre, half = (lo + hi) // 2, (hi - lo) // 2  # the coefficients add up to half
+    for m in range(1, most + 1):
+        for parts in _partitions(half, m, half):
+            reach = {0: 0}
+            for k, a in enumerate(parts):
+                reach = {v + s * a: bits | (1 << k if s > 0 else 0)
+                         for v, bits in reach.items() for s in (1, -1)}
+            if all(v - centre in reach for v in levels):
+                return parts, centre, {v: reach[v - centre] for v in levels}
+    return None
+
+
+def _partitions(total: int, parts: int, largest: int):
+    """``total`` as ``parts`` positive integers, largest first, none above ``largest``."""
+    if parts == 1:
+        if 0 < total <= largest:
+            yield (total,)
+        return
+    for first in range(min(total - parts + 1, largest), 0, -1):
+        if first * parts < total:
+            break
+        for rest in _partitions(total - first, parts - 1, first):
+            yield (first, *rest)
 
 
 def engine(layer: MatVec) -> str:

@@ -87,7 +87,7 @@ def binary_mlp(
     return model
 
 
-WEIGHTS = ("binary", "ternary", "ttq", "pow2", "int4", "int2", "int3")
+WEIGHTS = ("binary", "ternary", "ttq", "pow2", "int4", "int2", "int3", "abc3")
 
 
 class _Builder:
@@ -144,6 +144,9 @@ class _Builder:
         elif weights == "pow2":
             exps = rng.integers(-3, 1, shape)
             const(f"wq{k}", (sign * keep * np.exp2(exps) * 0.5).astype(np.float32))
+        elif weights == "abc3":  # ABC-Net's Σ α_m B_m, M = 3, on an integer grid
+            bases = sum(a * np.where(rng.random(shape) < 0.5, -1, 1) for a in (3, 5, 7))
+            const(f"wq{k}", (bases * 0.0625).astype(np.float32))
         elif weights == "int4":
             const(f"w{k}", rng.normal(0, 0.5, shape).astype(np.float32))
             self.quant(f"w{k}", f"wq{k}", 0.125, 4, True, True, f"quant_w{k}")
@@ -211,7 +214,8 @@ def quant_mlp(
 
     ``weights``: ``binary`` (±s), ``ternary`` ({0, ±s}, a 2-bit narrow QONNX ``Quant``), ``ttq``
     ({−b·s, 0, +a·s}, asymmetric), ``pow2`` ({0, ±s·2^e}, e in −3..0), ``int4`` (a 4-bit
-    narrow ``Quant``), ``int2`` or ``int3`` (a signed ``Quant`` of the full range); a fraction
+    narrow ``Quant``), ``int2`` or ``int3`` (a signed ``Quant`` of the full range) or ``abc3``
+    (``s·(±3 ± 5 ± 7)``, three binary bases as ABC-Net's, plain floats); a fraction
     ``sparsity`` of ternary, ttq and pow2 weights is 0.
     ``act_bits``: 1 is ``BipolarQuant``; more is ``Relu`` + unsigned ``Quant`` (or a signed
     narrow ``Quant`` with ``act_signed``). ``in_bits``: 1 is ``2x − 1`` + ``BipolarQuant`` on the

@@ -20,7 +20,8 @@ from oracles import assert_equal_to_oracle, qonnx_run
 
 KINDS = {"binary": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "ttq": WeightKind.TERNARY,
          "pow2": WeightKind.POW2, "int4": WeightKind.INT,
-         "int2": WeightKind.POW2, "int3": WeightKind.INT}  # int2: −2, −1, 0, 1 are powers of two
+         "int2": WeightKind.POW2, "int3": WeightKind.INT,  # int2: −2, −1, 0, 1 are powers of two
+         "abc3": WeightKind.INT}
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
@@ -138,7 +139,7 @@ def bit_plane_networks(draw, weights):
     return net, Folding(layers, label_select=False), seed
 
 
-@pytest.mark.parametrize("weights", ["binary", "int4", "ternary"])
+@pytest.mark.parametrize("weights", ["binary", "int4", "ternary", "abc3"])
 def test_the_bit_plane_engine_equals_the_reference_at_any_planes_per_cycle(weights):
     @settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
               suppress_health_check=list(HealthCheck))

@@ -12,7 +12,7 @@ from lowbit.sw.ir import MatVec, ValueSet, WeightKind, signed_bits
 from streams import beats_of, memories, stream_through, unpack
 
 KIND = {"addsub": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "shift": WeightKind.POW2,
-        "multiply": WeightKind.INT}
+        "multiply": WeightKind.INT, "abc": WeightKind.INT}
 
 
 def _weights(engine: str, shape, rng) -> np.ndarray:
@@ -22,6 +22,8 @@ def _weights(engine: str, shape, rng) -> np.ndarray:
         return rng.choice([0, 0, 3, -2], shape)  # TTQ's +a / −b
     if engine == "shift":
         return rng.choice([0, 1, -2, 4, -8, 16], shape)
+    if engine == "abc":  # ABC-Net's Σ α_m B_m on an integer grid: ±3 ± 5 ± 7
+        return sum(a * rng.choice([-1, 1], shape) for a in (3, 5, 7))
     return rng.integers(-7, 8, shape)
 
 
@@ -72,6 +74,8 @@ BITPLANE_CASES = [
     ("multiply", 6, 12, 3, 4, 2, False, 0, None, 2, True),  # all at once, accumulators
     ("ternary", 4, 8, 4, 8, 3, False, 0, 3, 1, False),  # constant weights, three passes
     ("shift", 2, 6, 1, 2, 1, True, 0, 1, 1, False),  # bipolar input: one plane
+    ("abc", 4, 12, 2, 4, 2, False, 1, 3, 1, False),  # three ±1 bases, not five bit planes
+    ("abc", 4, 12, 4, 12, 2, False, 0, None, 2, False),  # the same, constants
 ]
 
 
