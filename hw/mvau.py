@@ -14,7 +14,11 @@ layer's engine:
 - ``ternary``: 0, or a constant ``a`` (positive) or ``b`` (negative) for weights 0, +a, −b;
 - ``shift`` (power-of-two weights): 0 or a shift by ``e``, from a sign bit and an exponent field
   holding ``e + 1`` (0 for a zero weight): a 4-bit code covers ±1..±64 and 0;
-- ``multiply`` (integer weights): ``|w|`` from the code.
+- ``multiply`` (integer weights): ``|w|`` from the code;
+- ``bitplane`` (any integer weights, chosen by the folding): no lane terms; the weight code holds
+  the weight's planes (:func:`~lowbit.hw.engines.bit_planes`), and per PE an AND-popcount of
+  each weight plane with each input bit plane of the pass is shifted and added
+  (:meth:`MVAU._plane_sums`); the sum is the dot product itself, no negative-weight offset.
 
 The sum of the terms is the dot product minus the number of negative weights of the row, a
 per-channel constant folded into the thresholds and the output offset. A zero

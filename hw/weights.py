@@ -53,9 +53,9 @@ def rom_stored_bits(columns: np.ndarray) -> int:
 
 def rom_functions(columns: np.ndarray) -> int:
     """The different logic functions of the address a ROM in logic needs: its distinct
-    non-constant columns (yosys builds one for every equal column: CNV_1W1A's 8 × 4,608 first
-    binary layer at PE 8 keeps 4,579 bits in 254 functions, and 3 address bits give at most
-    254)."""
+    non-constant columns (yosys builds one for every equal column: CNV_1W1A's second layer,
+    8 words × 4,608 bits at PE 8, keeps 4,579 bits in 254 functions, and 3 address bits give at
+    most 254)."""
     varying = _varying(columns)
     return len(np.unique(varying, axis=1).T) if varying.shape[1] else 0
 

@@ -10,7 +10,9 @@ may instead take the dense schedule, whose ROM holds the weight codes only (the 
 and flags are counted), first where that does not lengthen the II. Once the II can fall no
 further within the budgets, what is left of them buys latency: the layers that wait for a
 whole vector (dense layers, a convolution's last rows) are unfolded where that shortens the
-frame's path most per LUT4, as long as the II does not grow. With no budget,
+frame's path most per LUT4, as long as the II does not grow. Each multi-bit layer runs on the
+engine of its weight kind or on the bit-plane engine at the same cycles, whichever the estimate
+prices lower. With no budget,
 device or rate named, the budget is :data:`DEFAULT_LUT_BUDGET` LUT4, or the fully folded
 design when that is larger: a model always gets a folding that builds.
 """
