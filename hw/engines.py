@@ -22,8 +22,8 @@ import functools
 import numpy as np
 from lowbit.sw.ir import MatVec, WeightKind, signed_bits
 
-__all__ = ["MVAU_ENGINES", "ENGINES", "bit_planes", "engine", "signed_basis",
-           "ternary_magnitudes"]
+__all__ = ["MVAU_ENGINES", "ENGINES", "bit_planes", "engine", "plane_codes",
+           "plane_coefficients", "signed_basis", "ternary_magnitudes"]
 
 MVAU_ENGINES = ("addsub", "ternary", "shift", "multiply", "bitplane")
 ENGINES = ("xnor", *MVAU_ENGINES)
@@ -40,31 +40,53 @@ def ternary_magnitudes(weights: np.ndarray) -> tuple[int, int] | None:
 
 def bit_planes(weights: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
     """``(planes, coefficients, ones)`` with ``w = Σ_m coefficients[m]·planes[m] + ones``:
-    ``planes`` is ``(M, *shape)`` bool; ``ones`` multiplies the plain sum of the inputs, which
-    a unit counts once for all its PEs. The fewest planes of: a signed basis (every level
-    ``c + Σ ±a_m``, :func:`signed_basis`: ±1 weights are one plane with coefficient 2 and
-    ``ones = −1``; ABC-Net's or Network Sketching's ``Σ α_m B_m`` on an integer grid, M planes
-    of coefficients ``2a_m``), the unsigned bits of non-negative weights, or the two's
-    complement (the top plane's coefficient −2^(M−1))."""
+    ``planes`` is ``(M, *shape)`` bool, the bits of :func:`plane_codes`."""
+    codes, coefficients, ones = plane_codes(weights)
+    planes = np.stack([(codes >> b) & 1 for b in range(len(coefficients))]).astype(bool)
+    return planes, coefficients, ones
+
+
+def plane_codes(weights: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
+    """``(codes, coefficients, ones)``: per weight its planes as the bits of an integer code
+    (bit ``m`` of plane ``m``), as :func:`plane_coefficients` decomposes its level."""
     w = np.asarray(weights, dtype=np.int64)
-    lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
+    levels = _levels(w)
+    coefficients, ones, code_of = _plane_basis(levels)
+    table = np.array([code_of[v] for v in levels], dtype=np.int64)
+    return table[np.searchsorted(levels, w)], coefficients, ones
+
+
+def plane_coefficients(weights: np.ndarray) -> tuple[tuple[int, ...], int]:
+    """``(coefficients, ones)`` of the weights' planes: ``w = Σ_m coefficients[m]·plane_m +
+    ones``, where ``ones`` multiplies the plain sum of the inputs (a unit counts it once for
+    all its PEs). The fewest planes of: a signed basis (every level ``c + Σ ±a_m``,
+    :func:`signed_basis`: ±1 weights are one plane with coefficient 2 and ``ones = −1``;
+    ABC-Net's or Network Sketching's ``Σ α_m B_m`` on an integer grid, M planes of
+    coefficients ``2a_m``), the unsigned bits of non-negative weights, or the two's complement
+    (the top plane's coefficient −2^(M−1))."""
+    return _plane_basis(_levels(np.asarray(weights, dtype=np.int64)))[:2]
+
+
+def _levels(w: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.unique(w)) or (0,)
+
+
+@functools.lru_cache(maxsize=512)
+def _plane_basis(levels: tuple[int, ...]) -> tuple[tuple[int, ...], int, dict]:
+    """``(coefficients, ones, {level: code})`` of :func:`plane_coefficients`."""
+    lo, hi = min(levels[0], 0), max(levels[-1], 0)
     if lo >= 0:
         m = max(1, hi.bit_length())
-        planes, coefficients, ones = np.stack([(w >> b) & 1 for b in range(m)]), \
-            tuple(1 << b for b in range(m)), 0
+        coefficients, code_of = tuple(1 << b for b in range(m)), {v: v for v in levels}
     else:
         m = signed_bits(lo, hi)
-        u = w & ((1 << m) - 1)
-        planes, ones = np.stack([(u >> b) & 1 for b in range(m)]), 0
         coefficients = tuple(1 << b for b in range(m - 1)) + (-(1 << (m - 1)),)
-    basis = signed_basis(tuple(int(v) for v in np.unique(w)), min(m - 1, 4)) if w.size else None
-    if basis is not None:
-        parts, centre, signs = basis
-        codes = np.searchsorted(np.array(sorted(signs)), w)  # level → its sign pattern
-        bits = np.array([signs[v] for v in sorted(signs)], dtype=np.int64)[codes]
-        planes = np.stack([(bits >> b) & 1 for b in range(len(parts))])
-        coefficients, ones = tuple(2 * a for a in parts), centre - sum(parts)
-    return planes.astype(bool), coefficients, ones
+        code_of = {v: v & ((1 << m) - 1) for v in levels}
+    basis = signed_basis(levels, min(m - 1, 4))
+    if basis is None:
+        return coefficients, 0, code_of
+    parts, centre, signs = basis
+    return tuple(2 * a for a in parts), centre - sum(parts), signs
 
 
 @functools.lru_cache(maxsize=512)

@@ -16,7 +16,7 @@ layer's engine:
   holding ``e + 1`` (0 for a zero weight): a 4-bit code covers ±1..±64 and 0;
 - ``multiply`` (integer weights): ``|w|`` from the code;
 - ``bitplane`` (any integer weights, chosen by the folding): no lane terms; the weight code holds
-  the weight's planes (:func:`~lowbit.hw.engines.bit_planes`), and per PE an AND-popcount of
+  the weight's planes (:func:`~lowbit.hw.engines.plane_codes`), and per PE an AND-popcount of
   each weight plane with each input bit plane of the pass is shifted and added
   (:meth:`MVAU._plane_sums`); the sum is the dot product itself, no negative-weight offset.
 
@@ -47,7 +47,7 @@ from lowbit.sw.ir import signed_bits
 
 from .adder import adder_levels, adder_tree
 from .banks import InputBanks
-from .engines import MVAU_ENGINES, bit_planes, ternary_magnitudes
+from .engines import MVAU_ENGINES, plane_codes, plane_coefficients, ternary_magnitudes
 from .pipeline import accumulate, delayed, output_beat, register
 from .popcount import popcount_levels, popcount_tree
 from .weights import weight_rom
@@ -248,7 +248,7 @@ class MVAU(wiring.Component):
         """Bits of one weight code: the sign, then the engine's magnitude field."""
         top = int(np.abs(np.asarray(weights)).max(initial=1)) or 1
         if engine == "bitplane":
-            return len(bit_planes(weights)[1])
+            return len(plane_coefficients(weights)[0])
         return {"addsub": 1, "ternary": 2, "shift": 1 + max(1, top.bit_length().bit_length()),
                 "multiply": 1 + max(1, top.bit_length())}[engine]
 
@@ -299,8 +299,7 @@ class MVAU(wiring.Component):
         """Codes ``(T, pe, simd)`` of every step (of one pass): inactive lanes get the zero
         weight; a ``bitplane`` code holds weight plane ``m`` in bit ``m``."""
         if engine == "bitplane":  # dense: ROM word nf·SF + sf
-            planes = bit_planes(weights)[0].astype(np.int64)
-            codes = sum(planes[b] << b for b in range(len(planes)))
+            codes = plane_codes(weights)[0]
             mh, mw = codes.shape
             return codes.reshape(mh // pe, pe, mw // simd, simd).transpose(0, 2, 1, 3) \
                 .reshape(-1, pe, simd)
@@ -394,7 +393,7 @@ class MVAU(wiring.Component):
         for constant weights), ``stages`` registers in each popcount."""
         pe, simd, g = self.pe, self.simd, self.planes
         passes = self.in_bits // g
-        _, coefficients, ones = bit_planes(self.weights)
+        coefficients, ones = plane_coefficients(self.weights)
         low = Signal(range(max(passes, 2)), name="plane_group")  # from the least significant
         m.d.comb += low.eq(passes - 1 - group)
         planes = [[x[j] if passes == 1 else x.word_select(low, g)[j] for x in lanes]

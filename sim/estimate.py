@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 from lowbit.hw.adder import adder_tree_size
-from lowbit.hw.engines import bit_planes
+from lowbit.hw.engines import plane_coefficients
 from lowbit.hw.mvau import MVAU
 from lowbit.hw.mvtu import MVTU
 from lowbit.hw.network import POPCOUNT_STYLE
@@ -108,8 +108,10 @@ def layer_memories(lp: LayerPlan, family: str) -> list[tuple[int, int, bool]]:
     than two words), its input banks when in block RAM, the pool's row of partial maxima, and
     a window generator's banks or ring where they land in block RAM
     (:meth:`~lowbit.hw.window.WindowGenerator.bank_ram`)."""
-    words, width = weight_rom_shape(lp)
-    memories = [(words, width, False)] if lp.weight_storage == "bram" and width else []
+    memories = []
+    if lp.weight_storage == "bram":
+        words, width = weight_rom_shape(lp)
+        memories += [(words, width, False)] if width else []
     memories += [(depth, width, True) for depth, width in lp.bank_shapes]
     partial = _pool_ram(lp, family)
     if partial is not None:
@@ -206,8 +208,7 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
         per_pe = logic * POPCOUNT_LUTS[family] + (0 if fused else simd)
     elif engine == "bitplane":
         acc = layer.acc_bits
-        per_pe, shared = _bitplane_luts(layer, simd, stages, planes, cycles, family)
-        per_pe += 0 if fused else simd * len(bit_planes(layer.weights)[1]) * planes
+        per_pe, shared = _bitplane_luts(layer, simd, stages, planes, fused, family)
         per_pe += acc  # the accumulator's shift between passes
     else:
         exps = max(1, int(np.abs(layer.weights).max(initial=1)).bit_length())
@@ -256,19 +257,21 @@ def unit_luts(layer: MatVec, engine: str, pe: int, simd: int, cycles: int,
     return int(round(pe * per_pe + read_mux + control))
 
 
-def _bitplane_luts(layer: MatVec, simd: int, stages: int, planes: int, cycles: int,
+def _bitplane_luts(layer: MatVec, simd: int, stages: int, planes: int, fused: bool,
                    family: str) -> tuple[float, float]:
     """``(per PE, shared)`` LUT4s of the bit-plane engine's sums: per PE a popcount of SIMD
-    lanes per weight plane and input plane of the pass, their constant-weighted sum; shared
-    by the PEs the popcounts of the plain input planes (``ones``) and each lane's choice of
-    the pass's planes among all of them."""
-    _, coefficients, ones = bit_planes(layer.weights)
+    lanes per weight plane and input plane of the pass (and an AND per lane unless the
+    weights are constants, or a two-word ROM that merges into the popcount), their
+    constant-weighted sum; shared by the PEs the popcounts of the plain input planes
+    (``ones``) and each lane's choice of the pass's planes among all of them."""
+    coefficients, ones = plane_coefficients(layer.weights)
     logic, _ = popcount_size(simd, stages, POPCOUNT_STYLE[family])
     counts = len(coefficients) * planes
     count_bits = simd.bit_length()
     terms = [count_bits + abs(c).bit_length() + j for c in coefficients for j in range(planes)]
     adders, _ = adder_tree_size(terms + ([count_bits + planes] * planes if ones else []))
-    per_pe = counts * logic * POPCOUNT_LUTS[family] + adders * ADDER_LUTS[family]
+    per_pe = (counts * logic * POPCOUNT_LUTS[family] + adders * ADDER_LUTS[family]
+              + (0 if fused else simd * counts))
     passes = layer.in_values.bits // planes
     shared = (planes * logic * POPCOUNT_LUTS[family] if ones else 0) \
         + simd * planes * (passes - 1)
@@ -290,7 +293,7 @@ def unit_ffs(layer: MatVec, engine: str, pe: int, simd: int, stages: int, cycles
         _, tree = popcount_size(simd, stages, POPCOUNT_STYLE[family])
         acc = layer.in_features.bit_length()
     elif engine == "bitplane":
-        _, coefficients, ones = bit_planes(layer.weights)
+        coefficients, ones = plane_coefficients(layer.weights)
         passes = bits // planes
         if cycles > passes:
             operands += pe * simd * len(coefficients)

@@ -112,6 +112,10 @@ def test_run_engine_rtl_writes_what_the_reference_writes(tmp_path, model):
     ('{"layers": [{"pe": "2", "simd": 1}, {"pe": 1, "simd": 1}]}', "whole numbers"),
     ('{"layers": [{"pe": 1, "simd": 2, "popcount_stages": 7}, {"pe": 1, "simd": 1}]}',
      "tree_stages=7 must be 0..2"),
+    ('{"layers": [{"pe": 1, "simd": 1, "planes_per_cycle": 2}, {"pe": 1, "simd": 1}]}',
+     "planes_per_cycle=2 must divide its 1 input bits"),
+    ('{"layers": [{"pe": 1, "simd": 1, "planes_per_cycle": 1, "zero_skip": true}, '
+     '{"pe": 1, "simd": 1}]}', "the bit-plane engine has no zero-skip schedule"),
 ])
 def test_bad_foldings_are_one_line_errors(tmp_path, model, content, needle):
     path = tmp_path / "f.json"

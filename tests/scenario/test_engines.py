@@ -23,6 +23,9 @@ KINDS = {"binary": WeightKind.BINARY, "ternary": WeightKind.TERNARY, "ttq": Weig
          "int2": WeightKind.POW2, "int3": WeightKind.INT,  # int2: −2, −1, 0, 1 are powers of two
          "abc3": WeightKind.INT}
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+# each example is a Verilator build: two per case, the same two on every run
+TWO_EXAMPLES = settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
+                        suppress_health_check=list(HealthCheck))
 
 
 @pytest.mark.parametrize("act_bits,act_signed,in_bits", [(2, False, 1), (3, True, 4),
@@ -42,6 +45,11 @@ def test_reference_equals_qonnx_for_every_weight_kind(tmp_path, weights, act_bit
         assert len(np.unique(inter[t])) > 1, t
     y_q, tensors_q = qonnx_run(path, x, hidden)
     assert_equal_to_oracle(net, y, inter, y_q, tensors_q)
+
+
+def _inputs(net, seed: int, frames: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((frames, net.layers[0].in_features),
+                                              dtype=np.float32)
 
 
 def _check_rtl(net, folding, x, **stalls):
@@ -86,14 +94,11 @@ MAIN = {"binary": "addsub", "ternary": "ternary", "ttq": "ternary", "pow2": "shi
 def test_rtl_equals_reference_and_cycles_equal_model_on_random_networks(weights):
     seen = set()
 
-    @settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
-              suppress_health_check=list(HealthCheck))
+    @TWO_EXAMPLES
     @given(networks(weights))
     def check(case):
         net, folding, seed = case
-        x = np.random.default_rng(seed).random((8, net.layers[0].in_features),
-                                               dtype=np.float32)
-        perf = _check_rtl(net, folding, x)
+        perf = _check_rtl(net, folding, _inputs(net, seed, 8))
         engines = {lp.engine for lp in perf.layers}
         assert engines <= ALLOWED[weights]
         seen.update(engines)
@@ -141,14 +146,11 @@ def bit_plane_networks(draw, weights):
 
 @pytest.mark.parametrize("weights", ["binary", "int4", "ternary", "abc3"])
 def test_the_bit_plane_engine_equals_the_reference_at_any_planes_per_cycle(weights):
-    @settings(max_examples=2, deadline=None, derandomize=True, phases=NO_SHRINK,
-              suppress_health_check=list(HealthCheck))
+    @TWO_EXAMPLES
     @given(bit_plane_networks(weights))
     def check(case):
         net, folding, seed = case
-        x = np.random.default_rng(seed).random((6, net.layers[0].in_features),
-                                               dtype=np.float32)
-        perf = _check_rtl(net, folding, x)
+        perf = _check_rtl(net, folding, _inputs(net, seed, 6))
         for lp, f, layer in zip(perf.layers, folding.layers, net.layers):
             assert lp.engine == "bitplane"
             passes = layer.in_values.bits // f.planes_per_cycle
